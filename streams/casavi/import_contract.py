@@ -1,0 +1,85 @@
+"""How an item of ``POST /import`` is applied: the one place this is decided.
+
+The casavi API text documents upsert-by-reference-id for the import and ``"delete": true``
+for documents, but is silent on deleting master data. The bridge (and the casavi
+simulator, which enforces exactly these rules) assume:
+
+1. **Upsert by reference id.** An item creates or updates the entity with its ``id``.
+   Fields absent from an item are left unchanged; a field sent as ``null`` is cleared.
+   The bridge always sends every field, so an upsert sets the full state.
+2. **Nesting.** ``properties[].units[].contracts[]``. A parent item that carries only
+   ``id`` and a nested list is a *container*: it names an existing parent (or one
+   created earlier in the same import) and changes none of its fields.
+3. **Delete.** ``{"id": …, "delete": true}`` (as documented for documents) deletes an
+   entity. Deleting an entity that does not exist succeeds (status ``absent``), so
+   deletes are idempotent.
+4. **Cascade.** Deleting a property deletes its units; deleting a unit deletes its
+   contracts (and documents).
+5. **Contacts.** A contact must be archived (``"archived": true``) before it is deleted
+   (an earlier item of the same import counts), and a contact still named by a
+   contract cannot be deleted.
+6. **Referential integrity.** A unit needs its property, a contract its unit and every
+   contact it names; otherwise the item fails with ``MISSING_REFERENCE``.
+7. **Order inside one import.** Items are applied in this order: ``contacts`` (in list
+   order), then ``properties``, then their ``units``, then those units' ``contracts``.
+   Each item is applied on its own: one failed item does not stop the others, and the
+   job's results list every item with its status.
+
+So a sink that must delete a contract and then its contact sends two imports: the
+contact delete in a later one (see ``phases``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from streams.casavi.models import EntityType
+
+DELETE_FLAG = "delete"
+ARCHIVE_FLAG = "archived"
+NESTED_LISTS: dict[EntityType, tuple[str, EntityType] | None] = {
+    "contact": None,
+    "property": ("units", "unit"),
+    "unit": ("contracts", "contract"),
+    "contract": None,
+}
+# Depth in the referential order: what must exist before an entity may be created.
+LEVEL: dict[EntityType, int] = {"contact": 0, "property": 0, "unit": 1, "contract": 2}
+
+
+def delete_item(reference_id: str) -> dict[str, Any]:
+    return {"id": reference_id, DELETE_FLAG: True}
+
+
+def archive_item(reference_id: str) -> dict[str, Any]:
+    return {"id": reference_id, ARCHIVE_FLAG: True}
+
+
+def container(reference_id: str) -> dict[str, Any]:
+    return {"id": reference_id}
+
+
+def is_container(item: Mapping[str, Any], entity: EntityType) -> bool:
+    """A parent item with only an id and its nested list (rule 2)."""
+    nested = NESTED_LISTS[entity]
+    keys = set(item) - {"id"}
+    return nested is not None and keys <= {nested[0]}
+
+
+def nest(
+    entity: EntityType, reference_id: str, parent_ids: Iterable[str], item: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """Wrap an item in its parent containers; returns (top-level list name, wrapped item)."""
+    parents = list(parent_ids)
+    if entity == "contact":
+        return "contacts", item
+    if entity == "property":
+        return "properties", item
+    if entity == "unit":
+        (property_id,) = parents
+        return "properties", {**container(property_id), "units": [item]}
+    if entity == "contract":
+        property_id, unit_id = parents
+        return "properties", {**container(property_id), "units": [{**container(unit_id), "contracts": [item]}]}
+    raise ValueError(f"unknown casavi entity {entity!r}")

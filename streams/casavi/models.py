@@ -1,0 +1,165 @@
+"""casavi manager API wire models (API 1.12.10, ``seeds/002``) for the parts the bridge uses.
+
+Field names are casavi's (camelCase on the wire); Python attributes are snake_case.
+Every document the bridge sends carries *all* of its fields (``None`` clears a value in
+casavi): an upsert is the full desired state, never a delta. See ``import_contract`` for
+how an import item is applied.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+EntityType = Literal["contact", "property", "unit", "contract"]
+UnitPurpose = Literal["RESIDENTIAL", "COMMERCIAL", "PARKING", "OTHER"]
+ContractType = Literal["TENANT", "OWNER"]
+PartyRole = Literal["MAIN", "CO_TENANT", "RESIDENT", "PARTNER"]
+
+
+class CasaviModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object casavi receives."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class BankAccount(CasaviModel):
+    iban: str
+    bic: str | None
+    account_holder: str | None
+
+
+class Contact(CasaviModel):
+    """A person (tenant, owner, co-tenant, …) as a casavi contact."""
+
+    id: str
+    salutation: str | None
+    title: str | None
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    email: str | None
+    telephone: str | None
+    mobile: str | None
+    street: str | None
+    postal_code: str | None
+    city: str | None
+    country: str | None
+    bank_accounts: list[BankAccount] = Field(default_factory=list)
+    portal_user: bool = True
+
+
+class Address(CasaviModel):
+    """A building of a property (casavi: property address)."""
+
+    id: str
+    street: str | None
+    house_number: str | None
+    postal_code: str | None
+    city: str | None
+
+
+class Property(CasaviModel):
+    id: str
+    number: str
+    name: str | None
+    group: str | None
+    management_start: date | None
+    street: str | None
+    postal_code: str | None
+    city: str | None
+    country: str | None
+    addresses: list[Address] = Field(default_factory=list)
+
+
+class Unit(CasaviModel):
+    id: str
+    number: str
+    name: str | None
+    address: str | None
+    purpose: UnitPurpose | None
+    area: str | None
+    floor: str | None
+    rooms: str | None
+    start_date: date | None
+    end_date: date | None
+    current_contract_start: date | None
+    current_contract_end: date | None
+
+
+class ContractParty(CasaviModel):
+    contact_id: str
+    role: PartyRole
+
+
+class Contract(CasaviModel):
+    id: str
+    number: str
+    type: ContractType
+    contacts: list[ContractParty]
+    start_date: date | None
+    end_date: date | None
+    rent: str | None
+    deposit: str | None
+
+
+CasaviDocument = Contact | Property | Unit | Contract
+
+DOCUMENT_TYPES: dict[EntityType, type[CasaviModel]] = {
+    "contact": Contact,
+    "property": Property,
+    "unit": Unit,
+    "contract": Contract,
+}
+
+
+# --- authentication and jobs ------------------------------------------------------------
+
+class AuthRequest(BaseModel):
+    key: str
+    secret: str
+
+
+class AuthResponse(BaseModel):
+    token: str
+    expires_at: datetime = Field(alias="expiresAt")
+
+
+class JobCreated(BaseModel):
+    job_id: str = Field(alias="jobId")
+
+
+ItemStatus = Literal["created", "updated", "unchanged", "archived", "deleted", "absent", "failed"]
+
+
+class ImportItemResult(BaseModel):
+    """What the import did with one item: the bridge reads ``failed`` items into its DLQ."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    entity: EntityType
+    id: str
+    status: ItemStatus
+    error_code: str | None = None
+    error: str | None = None
+
+
+class JobResults(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    items: list[ImportItemResult] = Field(default_factory=list)
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    id: str
+    progress: float
+    completed: bool
+    completed_at: datetime | None = None
+    results: JobResults = Field(default_factory=JobResults)

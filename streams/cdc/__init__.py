@@ -1,0 +1,1 @@
+"""Change data capture: Debezium change events decoded into typed row changes."""

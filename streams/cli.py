@@ -1,0 +1,85 @@
+"""``bridge``: the one command users drive the bridge with.
+
+    bridge stack up|down|status [--json]|logs [SERVICE]   local Kafka, Kafka Connect + Debezium, PostgreSQL
+    bridge worker                                          CDC topics -> casavi commands (Faust)
+    bridge sink                                            casavi commands -> casavi manager API
+    bridge sim                                             the casavi simulator (HTTP)
+    bridge demo                                            everything above with a generated housing company
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from streams.settings import BridgeSettings, load_settings
+
+Handler = Callable[[argparse.Namespace, BridgeSettings], int]
+
+
+def _lazy(module: str, func: str = "run") -> Handler:
+    """Import a subcommand's module only when it runs (keeps ``bridge --help`` fast)."""
+
+    def handler(args: argparse.Namespace, settings: BridgeSettings) -> int:
+        fn: Handler = getattr(importlib.import_module(module), func)
+        return fn(args, settings)
+
+    return handler
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bridge", description="ERP -> casavi streaming bridge")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stack = sub.add_parser("stack", help="the local streaming stack (no Docker needed)")
+    stack_sub = stack.add_subparsers(dest="stack_command", required=True)
+    up = stack_sub.add_parser("up", help="install what is missing, start everything, wait until ready")
+    up.add_argument("--no-connector", action="store_true", help="do not register the Debezium connector")
+    up.set_defaults(handler=_lazy("streams.stack.commands", "up"))
+    down = stack_sub.add_parser("down", help="stop what 'up' started")
+    down.add_argument("--purge", action="store_true", help="also delete data and logs (keeps the download cache)")
+    down.set_defaults(handler=_lazy("streams.stack.commands", "down"))
+    status = stack_sub.add_parser("status", help="what runs, and the endpoints")
+    status.add_argument("--json", action="store_true", help="machine-readable endpoints and states")
+    status.set_defaults(handler=_lazy("streams.stack.commands", "status"))
+    logs = stack_sub.add_parser("logs", help="print the tail of a service's log")
+    logs.add_argument("service", nargs="?", choices=["kafka", "connect", "postgres"])
+    logs.add_argument("-n", "--lines", type=int, default=50)
+    logs.set_defaults(handler=_lazy("streams.stack.commands", "logs"))
+
+    worker = sub.add_parser("worker", help="fold CDC events into state and emit casavi commands")
+    worker.set_defaults(handler=_lazy("streams.worker.main"))
+
+    sink = sub.add_parser("sink", help="apply casavi commands to the casavi manager API")
+    sink.set_defaults(handler=_lazy("streams.sink.main"))
+
+    sim = sub.add_parser("sim", help="run the casavi simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=18480)
+    sim.add_argument("--db", default=None, help="SQLite file (default: <state dir>/casavi-sim.sqlite)")
+    sim.add_argument("--rate-limit", type=float, default=0.0, help="requests per minute; 0 = unlimited")
+    sim.set_defaults(handler=_lazy("streams.simulator.main"))
+
+    demo = sub.add_parser("demo", help="stack, simulator, worker and sink with a generated housing company")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--scale", type=float, default=1.0, help="1.0 = 100 properties, 3,000 units, 5,000 persons")
+    demo.add_argument("--keep-running", action="store_true", help="leave everything running at the end")
+    demo.set_defaults(handler=_lazy("streams.demo.main"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    handler: Handler = args.handler
+    return handler(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

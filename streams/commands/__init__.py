@@ -1,0 +1,1 @@
+"""Commands on the outbound topic: what the worker wants casavi to hold, entity by entity."""

@@ -1,0 +1,104 @@
+"""The command model and its Avro codec (``schemas/casavi_command.avsc``)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import fastavro
+from pydantic import BaseModel, ConfigDict, Field
+
+from streams.casavi.import_contract import LEVEL
+from streams.casavi.models import EntityType
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "casavi_command.avsc"
+CommandOp = Literal["UPSERT", "DELETE"]
+
+
+def canonical_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(document: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
+class CasaviCommand(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    op: CommandOp
+    entity: EntityType
+    reference_id: str
+    parent_ids: tuple[str, ...] = ()
+    document: dict[str, Any] | None = None
+    content_hash: str = ""
+    reason: str = ""
+    emitted_at_ms: int = 0
+    source_ts_ms: int | None = None
+
+    @property
+    def level(self) -> int:
+        return LEVEL[self.entity]
+
+    @classmethod
+    def upsert(cls, entity: EntityType, reference_id: str, document: dict[str, Any],
+               parent_ids: tuple[str, ...] = (), **kw: Any) -> CasaviCommand:
+        return cls(op="UPSERT", entity=entity, reference_id=reference_id, parent_ids=parent_ids,
+                   document=document, content_hash=content_hash(document), **kw)
+
+    @classmethod
+    def delete(cls, entity: EntityType, reference_id: str, parent_ids: tuple[str, ...] = (),
+               **kw: Any) -> CasaviCommand:
+        return cls(op="DELETE", entity=entity, reference_id=reference_id, parent_ids=parent_ids, **kw)
+
+
+@lru_cache(maxsize=1)
+def _schema() -> Any:
+    return fastavro.parse_schema(json.loads(SCHEMA_PATH.read_text()))
+
+
+class CommandCodecError(ValueError):
+    pass
+
+
+def encode(command: CasaviCommand) -> bytes:
+    record = command.model_dump()
+    record["parent_ids"] = list(command.parent_ids)
+    record["document"] = None if command.document is None else canonical_json(command.document)
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, _schema(), record)
+    return buf.getvalue()
+
+
+def decode(payload: bytes) -> CasaviCommand:
+    try:
+        record = fastavro.schemaless_reader(io.BytesIO(payload), _schema(), _schema())
+    except Exception as exc:  # fastavro raises several types for broken input
+        raise CommandCodecError(f"not a CasaviCommand record: {type(exc).__name__}") from None
+    assert isinstance(record, dict)
+    doc = record.get("document")
+    emitted = record["emitted_at_ms"]
+    record["emitted_at_ms"] = int(emitted.timestamp() * 1000) if hasattr(emitted, "timestamp") else emitted
+    record["document"] = None if doc is None else json.loads(doc)
+    record["parent_ids"] = tuple(record["parent_ids"])
+    return CasaviCommand(**record)
+
+
+class DeadLetter(BaseModel):
+    """A record the bridge could not apply, with the reason. Never holds personal data:
+    it names where the original sits (topic, partition, offset) so it can be re-read."""
+
+    stage: Literal["decode", "fold", "project", "sink"]
+    reason: str
+    error_code: str = ""
+    topic: str
+    partition: int
+    offset: int
+    table: str | None = None
+    reference_id: str | None = None
+    key: str | None = None
+    at_ms: int = Field(default=0)

@@ -1,0 +1,1 @@
+"""The ERP reference schema (the bridge's input contract) and typed ERP rows."""

@@ -1,0 +1,136 @@
+"""All settings of the bridge: environment variables (``BRIDGE_…``, nested with ``__``)
+and an optional TOML file named by ``BRIDGE_CONFIG_FILE``. The README lists every one.
+
+Environment variables win over the file; the file wins over the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Separator = Literal["-", "_", ".", "/", "|"]
+
+
+class StackSettings(BaseModel):
+    """The local stack started by ``bridge stack up`` (Kafka, Kafka Connect, PostgreSQL)."""
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".casavi-bridge")
+    host: str = "127.0.0.1"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    connect_port: int = 18083
+    postgres_port: int = 15432
+    postgres_user: str = "bridge"
+    postgres_password: SecretStr = SecretStr("bridge")
+    postgres_db: str = "erp"
+    ready_timeout_s: float = 180.0
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:19092"
+    cdc_topic_prefix: str = Field(
+        default="erp", description="Debezium topic.prefix: CDC topics are <prefix>.erp.<table>"
+    )
+    commands_topic: str = "casavi.commands"
+    dlq_topic: str = "casavi.dlq"
+    ticks_topic: str = "bridge.ticks"
+    worker_app_id: str = "casavi-bridge"
+    sink_group_id: str = "casavi-bridge-sink"
+    store: str = Field(default="rocksdict://", description="Faust table store: rocksdict:// or memory://")
+
+
+class CasaviSystem(BaseModel):
+    url: str = "http://127.0.0.1:18480"
+    key: SecretStr = SecretStr("")
+    secret: SecretStr = SecretStr("")
+
+
+class CasaviSettings(BaseModel):
+    """casavi access (R22): one block per system, one switch chooses which is used."""
+
+    system: Literal["production", "test"] = "test"
+    production: CasaviSystem = Field(default_factory=CasaviSystem)
+    test: CasaviSystem = Field(default_factory=lambda: CasaviSystem(key=SecretStr("demo-key"),
+                                                                    secret=SecretStr("demo-secret")))
+    requests_per_minute: float = 80.0
+    batch_size: int = Field(default=500, ge=1, le=5000)
+    batch_wait_s: float = 1.0
+    request_timeout_s: float = 30.0
+    job_poll_interval_s: float = 0.5
+    job_timeout_s: float = 600.0
+    max_retries: int = 8
+
+    @property
+    def active(self) -> CasaviSystem:
+        return self.production if self.system == "production" else self.test
+
+
+class SyncSettings(BaseModel):
+    """What is synced (R01–R10): the projection's configuration."""
+
+    mandanten: list[int] | None = Field(default=None, description="Mandanten numbers; unset = all (R02)")
+    properties: list[str] | None = Field(
+        default=None, description="released property numbers; unset = all properties of the Mandanten (R01)"
+    )
+    id_separator: Separator = "-"
+    portal_days_before_start: int = Field(default=0, ge=0)
+    delete_after_days: int = Field(default=30, ge=0)
+    today: date | None = Field(default=None, description="fixed date for dry runs and tests; unset = today")
+
+    @field_validator("mandanten", "properties", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        if isinstance(v, str):
+            items = [p.strip() for p in v.split(",") if p.strip()]
+            return items or None
+        return v
+
+
+class BridgeSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGE_", env_nested_delimiter="__", extra="ignore", nested_model_default_partial_update=True
+    )
+
+    stack: StackSettings = Field(default_factory=StackSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    casavi: CasaviSettings = Field(default_factory=CasaviSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("BRIDGE_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings() -> BridgeSettings:
+    return BridgeSettings()
