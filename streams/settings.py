@@ -25,7 +25,13 @@ Separator = Literal["-", "_", ".", "/", "|"]
 class StackSettings(BaseModel):
     """The local stack started by ``bridge stack up`` (Kafka, Kafka Connect, PostgreSQL)."""
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".casavi-bridge")
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".casavi-bridge", description="state: data, logs, PID files"
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "casavi-bridge",
+        description="downloads (Kafka, Kafka Connect, Debezium jars); shared by every stack home",
+    )
     host: str = "127.0.0.1"
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
@@ -35,10 +41,6 @@ class StackSettings(BaseModel):
     postgres_password: SecretStr = SecretStr("bridge")
     postgres_db: str = "erp"
     ready_timeout_s: float = 180.0
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.home / "cache"
 
     @property
     def state_dir(self) -> Path:
