@@ -1,0 +1,1 @@
+"""The worker: CDC topics in, casavi commands out (Faust)."""

@@ -1,0 +1,63 @@
+"""Rows in the worker's state tables: JSON with tagged values, readable in Kafka UI.
+
+Decoded CDC rows hold Decimal, date, datetime and bytes; plain JSON cannot carry
+them losslessly, so each such value is written as a one-key object (``{"$dec": "12.50"}``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from streams.cdc.model import Row
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return {"$dec": str(value)}
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$b64": base64.b64encode(bytes(value)).decode()}
+    return value
+
+
+_UNTAG = {
+    "$dec": Decimal,
+    "$dt": datetime.fromisoformat,
+    "$date": date.fromisoformat,
+    "$b64": base64.b64decode,
+}
+
+
+def _untag(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        ((k, v),) = obj.items()
+        conv = _UNTAG.get(k)
+        if conv is not None:
+            return conv(v)
+    return obj
+
+
+def dumps_row(row: Row) -> bytes:
+    return json.dumps({k: _tag(v) for k, v in row.items()}, separators=(",", ":")).encode()
+
+
+def loads_row(data: bytes) -> Row:
+    loaded: Row = json.loads(data, object_hook=_untag)
+    return loaded
+
+
+def row_key(table: str, key: tuple[Any, ...]) -> str:
+    """State-table key of a row: ``<table>|<json pk>``."""
+    return f"{table}|{json.dumps([_tag(k) for k in key], separators=(',', ':'))}"
+
+
+def parse_row_key(key: str) -> tuple[str, tuple[Any, ...]]:
+    table, _, pk = key.partition("|")
+    return table, tuple(json.loads(pk, object_hook=_untag))
