@@ -1,0 +1,1 @@
+"""The sink: casavi commands from Kafka -> casavi manager API (``bridge sink``)."""

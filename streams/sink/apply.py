@@ -1,0 +1,143 @@
+"""Apply one batch of decoded commands to casavi: plan, import phase by phase, read the results.
+
+``apply_batch`` is the sink without Kafka: it takes commands with their source position
+and tells, per command, whether casavi applied it or why not. The runner turns failures
+into dead letters (or retries them later) and commits offsets.
+
+casavi's error texts may quote the values it rejected (a name, an e-mail address), so a
+failure's ``reason`` keeps only casavi's error code, the entity, its reference id (an ERP
+number) and the words of the message that cannot be personal data (``safe_text``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from streams.casavi.models import ImportItemResult, Job
+from streams.commands.model import CasaviCommand, DeadLetter
+from streams.sink.client import CasaviClient, CasaviError, JobTimeout
+from streams.sink.plan import ImportPhase, ItemKey, build_phase, plan_batch
+from streams.sink.policy import Action
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A decoded command and where it sits in Kafka."""
+
+    command: CasaviCommand
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Failure:
+    source: Sourced
+    error_code: str
+    reason: str
+
+    def dead_letter(self, at_ms: int) -> DeadLetter:
+        return DeadLetter(stage="sink", reason=self.reason, error_code=self.error_code, topic=self.source.topic,
+                          partition=self.source.partition, offset=self.source.offset,
+                          reference_id=self.source.command.reference_id, at_ms=at_ms)
+
+
+@dataclass
+class BatchResult:
+    applied: list[Sourced] = field(default_factory=list)  # includes commands superseded within the batch
+    failed: list[Failure] = field(default_factory=list)
+    imports: int = 0
+    bisections: int = 0
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|«[^»]*»|„[^“”]*[“”]")
+_SAFE_WORD = re.compile(r"^(?:[a-z][A-Za-z_]*|[A-Z][A-Z0-9_]+)[.,:;()]*$")
+
+
+def safe_text(message: str | None, limit: int = 160) -> str:
+    """The words of an error message that cannot carry personal data.
+
+    Quoted parts are dropped; of the rest only lower-case words (field names, verbs) and
+    upper-case codes are kept. Names, numbers, addresses and e-mail addresses never pass.
+    """
+    if not message:
+        return ""
+    words = [w for w in _QUOTED.sub(" ", message).split() if _SAFE_WORD.match(w)]
+    return " ".join(words)[:limit]
+
+
+def _reason(result: ImportItemResult, code: str) -> str:
+    text = safe_text(result.error)
+    return f"casavi {code} on {result.entity} {result.id}" + (f": {text}" if text else "")
+
+
+def resolve(phase: ImportPhase, job: Job, sources: Sequence[Sourced]) -> BatchResult:
+    """Map a completed job's item results back to the phase's commands."""
+    results: dict[ItemKey, list[ImportItemResult]] = {}
+    for item in job.results.items:
+        results.setdefault((item.entity, item.id), []).append(item)
+    out = BatchResult()
+    for planned in phase.commands:
+        target = phase.targets[planned.index]
+        own = results.get(target.own, [])
+        failed = [r for r in own if r.status == "failed"] or [
+            r for key in target.ancestors for r in results.get(key, []) if r.status == "failed"
+        ]
+        source = sources[planned.index]
+        if failed:
+            code = failed[0].error_code or "FAILED"
+            out.failed.append(Failure(source, code, _reason(failed[0], code)))
+        elif own:
+            out.applied.append(source)
+            out.applied.extend(sources[i] for i in planned.superseded)
+        else:
+            entity, ref = planned.key
+            out.failed.append(Failure(source, "NO_RESULT", f"casavi reported no result for {entity} {ref}"))
+    return out
+
+
+async def _run_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence[Sourced]) -> BatchResult:
+    """One import (bisected when casavi rejects the request itself)."""
+    out = BatchResult()
+    while True:
+        try:
+            job_id = await client.start_import(phase.body)
+            out.imports += 1
+            job = await client.wait_for_job(job_id)
+        except JobTimeout as exc:
+            # Imports are idempotent: sending the same one again is safe.
+            log.warning("%s; sending the %s import of %d commands again", exc, phase.kind, len(phase))
+            continue
+        except CasaviError as exc:
+            if exc.action is Action.FAIL_BATCH and len(phase) > 1:
+                out.bisections += 1
+                mid = len(phase) // 2
+                for half in (phase.commands[:mid], phase.commands[mid:]):
+                    part = await _run_phase(client, build_phase(phase.kind, half), sources)
+                    _merge(out, part)
+                return out
+            reason = f"casavi refused the {phase.kind} import: HTTP {exc.status} {exc.code}"
+            out.failed.extend(Failure(sources[p.index], exc.code, reason) for p in phase.commands)
+            return out
+        _merge(out, resolve(phase, job, sources))
+        return out
+
+
+def _merge(into: BatchResult, part: BatchResult) -> None:
+    into.applied.extend(part.applied)
+    into.failed.extend(part.failed)
+    into.imports += part.imports
+    into.bisections += part.bisections
+
+
+async def apply_batch(client: CasaviClient, batch: Sequence[Sourced]) -> BatchResult:
+    """Apply ``batch`` (in source order) to casavi: phases in order, each waited for."""
+    out = BatchResult()
+    for phase in plan_batch([s.command for s in batch]):
+        _merge(out, await _run_phase(client, phase, batch))
+    return out

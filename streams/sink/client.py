@@ -1,0 +1,303 @@
+"""``CasaviClient``: the sink's only way to talk to the casavi manager API.
+
+It authenticates (``POST /authenticate``), keeps the token until shortly before its
+``expiresAt`` and authenticates again when casavi answers 401; starts imports
+(``POST /import``) and polls their jobs (``GET /jobs/{jobId}``). Every request is paced
+by a token bucket at ``requests_per_minute`` (polls count too) and handled by the
+error table in ``policy``. Logs name requests, statuses and counts, never a token, a
+secret or anything from a request or response body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+import httpx
+from pydantic import ValidationError
+
+from streams.casavi.models import AuthRequest, AuthResponse, Job, JobCreated
+from streams.settings import CasaviSettings
+from streams.sink.policy import Action, Backoff, classify_exception, classify_status, retry_after_s
+
+log = logging.getLogger(__name__)
+
+RequestKind = Literal["authenticate", "import", "job"]
+TOKEN_MARGIN = timedelta(minutes=5)
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class CasaviError(Exception):
+    """casavi refused a request for good. Carries no body content: only status and a code."""
+
+    def __init__(self, kind: RequestKind, status: int, action: Action, code: str) -> None:
+        super().__init__(f"casavi refused {kind}: HTTP {status} ({code})")
+        self.kind = kind
+        self.status = status
+        self.action = action
+        self.code = code
+
+
+class JobTimeout(Exception):
+    """An import job did not complete before ``job_timeout_s``."""
+
+    def __init__(self, job_id: str, timeout_s: float) -> None:
+        super().__init__(f"casavi import job {job_id} not completed after {timeout_s:.0f} s")
+        self.job_id = job_id
+
+
+class Stopped(Exception):
+    """The sink is stopping; a request waiting to be retried was abandoned (not committed)."""
+
+
+@dataclass
+class ClientCounters:
+    requests: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    rate_limited: int = 0
+    reauthentications: int = 0
+    transport_errors: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "reauthentications": self.reauthentications,
+            "transport_errors": self.transport_errors,
+        }
+
+
+class TokenBucket:
+    """Client-side pacing: ``rate_per_s`` requests a second on average, bursts up to ``capacity``."""
+
+    def __init__(self, rate_per_s: float, capacity: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Sleep = asyncio.sleep) -> None:
+        self._rate = rate_per_s
+        self._capacity = max(1.0, capacity)
+        self._tokens = self._capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        if self._rate <= 0:
+            return
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
+                self._last = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                await self._sleep((1.0 - self._tokens) / self._rate)
+
+
+_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
+
+
+def _error_code(response: httpx.Response) -> str:
+    """casavi's machine-readable error code, if the body has one; else ``HTTP_<status>``.
+    Free text of the body is never read (it may echo personal data)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("errorCode", "code", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and _CODE.match(value):
+                return value
+    return f"HTTP_{response.status_code}"
+
+
+class CasaviClient:
+    """One casavi system (R22: ``settings.active``). Use as ``async with CasaviClient(...)``."""
+
+    def __init__(
+        self,
+        settings: CasaviSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        backoff: Backoff | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        self._settings = settings
+        system = settings.active
+        self._key = system.key
+        self._secret = system.secret
+        self._http = httpx.AsyncClient(base_url=system.url, transport=transport, timeout=settings.request_timeout_s)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._backoff = backoff or Backoff(max_retries=settings.max_retries)
+        self._bucket = TokenBucket(settings.requests_per_minute / 60.0,
+                                   capacity=settings.requests_per_minute / 60.0, sleep=sleep)
+        self._stop = stop
+        self._token: str | None = None
+        self._token_valid_until = datetime.min.replace(tzinfo=timezone.utc)
+        self._auth_lock = asyncio.Lock()
+        self.counters = ClientCounters()
+
+    @property
+    def url(self) -> str:
+        return str(self._http.base_url)
+
+    async def __aenter__(self) -> CasaviClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- authentication ------------------------------------------------------------------
+
+    def _token_fresh(self) -> bool:
+        return self._token is not None and datetime.now(timezone.utc) < self._token_valid_until
+
+    async def authenticate(self) -> None:
+        """Get a new token (always asks casavi)."""
+        async with self._auth_lock:
+            await self._authenticate_locked()
+
+    async def _authenticate_locked(self) -> None:
+        body = AuthRequest(key=self._key.get_secret_value(), secret=self._secret.get_secret_value()).model_dump()
+        response = await self._send("authenticate", "POST", "/authenticate", body, authenticated=False)
+        try:
+            auth = AuthResponse.model_validate(response.json())
+        except (ValueError, ValidationError):
+            raise CasaviError("authenticate", response.status_code, Action.FAIL, "BAD_AUTH_RESPONSE") from None
+        expires_at = auth.expires_at if auth.expires_at.tzinfo else auth.expires_at.replace(tzinfo=timezone.utc)
+        now = datetime.now(timezone.utc)
+        # Renew a little early, but never treat a short-lived token as already expired.
+        margin = min(TOKEN_MARGIN, (expires_at - now) / 10)
+        self._token = auth.token
+        self._token_valid_until = expires_at - max(margin, timedelta(0))
+        log.info("authenticated at casavi; token valid until %s", expires_at.isoformat())
+
+    async def _ensure_token(self) -> str:
+        async with self._auth_lock:
+            if not self._token_fresh():
+                await self._authenticate_locked()
+            assert self._token is not None
+            return self._token
+
+    async def _reauthenticate(self, rejected: str | None) -> None:
+        async with self._auth_lock:
+            if self._token == rejected or not self._token_fresh():  # another task may have renewed it
+                self.counters.reauthentications += 1
+                log.info("casavi rejected the token; authenticating again")
+                self._token = None
+                await self._authenticate_locked()
+
+    # --- imports and jobs ----------------------------------------------------------------
+
+    async def start_import(self, body: Mapping[str, Any]) -> str:
+        """Start an import; returns casavi's job id."""
+        response = await self._send("import", "POST", "/import", body)
+        try:
+            return JobCreated.model_validate(response.json()).job_id
+        except (ValueError, ValidationError):
+            raise CasaviError("import", response.status_code, Action.FAIL, "BAD_IMPORT_RESPONSE") from None
+
+    async def get_job(self, job_id: str) -> Job:
+        response = await self._send("job", "GET", f"/jobs/{job_id}")
+        try:
+            return Job.model_validate(response.json())
+        except (ValueError, ValidationError):
+            raise CasaviError("job", response.status_code, Action.FAIL, "BAD_JOB_RESPONSE") from None
+
+    async def wait_for_job(self, job_id: str) -> Job:
+        """Poll the job every ``job_poll_interval_s`` until it is completed; ``JobTimeout`` after
+        ``job_timeout_s``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.job_timeout_s
+        while True:
+            job = await self.get_job(job_id)
+            if job.completed:
+                return job
+            if loop.time() >= deadline:
+                raise JobTimeout(job_id, self._settings.job_timeout_s)
+            await self._sleep(self._settings.job_poll_interval_s)  # a running job is finished, even when stopping
+
+    # --- the request loop ----------------------------------------------------------------
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep before a retry, but give up early (``Stopped``) when the sink is asked to stop:
+        the batch is then not committed and is read again after the restart."""
+        if self._stop is None:
+            await self._sleep(seconds)
+            return
+        if self._stop.is_set():
+            raise Stopped()
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+        if self._stop.is_set():
+            raise Stopped()
+
+    async def _send(self, kind: RequestKind, method: str, path: str, body: Mapping[str, Any] | None = None,
+                    *, authenticated: bool = True) -> httpx.Response:
+        attempt = 0
+        reauthenticated = False
+        while True:
+            headers: dict[str, str] = {}
+            token: str | None = None
+            if authenticated:
+                token = await self._ensure_token()
+                headers["token"] = token
+            await self._bucket.take()
+            self.counters.requests[kind] += 1
+            wait_s: float | None = None
+            try:
+                response = await self._http.request(method, path, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                rule = classify_exception(exc)
+                assert rule is not None
+                self.counters.transport_errors += 1
+                action, why, status = rule.action, rule.why, 0
+            else:
+                rule = classify_status(response.status_code, authenticating=not authenticated)
+                action, why, status = rule.action, rule.why, response.status_code
+                if action is Action.SUCCESS:
+                    return response
+                if action is Action.RATE_LIMITED:
+                    self.counters.rate_limited += 1
+                    wait_s = retry_after_s(response.headers.get("Retry-After"))
+                elif action is Action.REAUTHENTICATE:
+                    if not reauthenticated:
+                        reauthenticated = True
+                        await self._reauthenticate(token)
+                        continue
+                    action = Action.RETRY
+                elif action in (Action.FAIL_BATCH, Action.FAIL):
+                    code = _error_code(response)
+                    log.warning("casavi refused %s %s: HTTP %d %s (%s)", method, kind, status, code, why)
+                    raise CasaviError(kind, status, action, code)
+            attempt += 1
+            self.counters.retries += 1
+            if wait_s is None:
+                wait_s = self._backoff.delay(attempt, self._rng)
+            if self._backoff.exhausted(attempt):
+                log.error("casavi unavailable for %s after %d attempts (%s, status %d); still retrying every ~%.0f s",
+                          kind, attempt, why, status, wait_s)
+            else:
+                log.warning("casavi %s: %s (status %d); retry %d in %.1f s", kind, why, status, attempt, wait_s)
+            await self._wait(wait_s)

@@ -1,0 +1,281 @@
+"""``SinkRunner``: the Kafka side of the sink.
+
+Loop: read a batch of commands (``getmany``), decode them, apply them to casavi
+(``apply_batch``), send the dead letters and wait until Kafka has them, and only then
+commit the offsets (drain before checkpoint). A crash at any point re-reads the batch;
+every command is idempotent, so that is safe.
+
+R20 across partitions: a unit may be read before its property when the two sit in
+different partitions. casavi then answers ``MISSING_REFERENCE`` (or refuses to delete a
+contact a contract still names). Such commands are not dead-lettered at once: they are
+kept and tried again with the following batches for up to ``defer_limit_s``, and their
+partition's committed offset stays at them, so a restart reads them again too.
+
+Stop (SIGTERM/SIGINT via ``stop()``): the current batch is finished and committed, then
+the consumer and producer are closed. If casavi is unreachable while stopping, the
+retry wait is abandoned and the batch is not committed (it is read again on restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from streams.commands.model import CommandCodecError, DeadLetter, decode
+from streams.settings import BridgeSettings
+from streams.sink.apply import Failure, Sourced, apply_batch
+from streams.sink.client import CasaviClient, Stopped
+from streams.sink.stats import SinkStats
+
+log = logging.getLogger(__name__)
+
+# casavi error codes that can mean "the other command has not arrived yet".
+DEFERRABLE_CODES = frozenset({"MISSING_REFERENCE", "CONTACT_IN_USE", "CONTACT_REFERENCED", "CONTACT_NOT_ARCHIVED"})
+
+
+class Record(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class Consumer(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def getmany(self, *partitions: Any, timeout_ms: int = ..., max_records: int | None = ...
+                      ) -> Mapping[Any, Sequence[Any]]: ...
+    async def commit(self, offsets: Mapping[Any, int] | None = ...) -> None: ...
+    def assignment(self) -> set[Any]: ...
+    def highwater(self, partition: Any) -> int | None: ...
+
+
+class Producer(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def send_and_wait(self, topic: str, value: bytes | None = ..., key: bytes | None = ...) -> Any: ...
+
+
+@dataclass(frozen=True)
+class _Partition:
+    topic: str
+    partition: int
+
+
+@dataclass
+class _Deferred:
+    source: Sourced
+    since: float
+
+
+def _tp(topic: str, partition: int) -> Any:
+    from aiokafka import TopicPartition
+
+    return TopicPartition(topic, partition)
+
+
+def _key_text(key: bytes | None) -> str | None:
+    if key is None or len(key) > 200:
+        return None
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+class SinkRunner:
+    """Consumes ``settings.kafka.commands_topic`` and applies it to casavi through ``client``.
+
+    ``consumer`` and ``producer`` default to aiokafka clients built from ``settings.kafka``;
+    tests pass their own. ``status_path`` defaults to ``<stack home>/state/sink-status.json``.
+    """
+
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        client: CasaviClient,
+        *,
+        consumer: Consumer | None = None,
+        producer: Producer | None = None,
+        status_path: Path | None = None,
+        defer_limit_s: float = 300.0,
+        defer_retry_s: float = 5.0,
+        stop_event: asyncio.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.consumer = consumer or self._default_consumer()
+        self.producer = producer or self._default_producer()
+        self.status_path = status_path or settings.stack.state_dir / "sink-status.json"
+        self.defer_limit_s = defer_limit_s
+        self.defer_retry_s = defer_retry_s
+        self.stop_event = stop_event or asyncio.Event()
+        self.stats = SinkStats(system=settings.casavi.system)
+        self._deferred: list[_Deferred] = []
+        self._last_deferred_try = 0.0
+        self._consumed: dict[_Partition, int] = {}  # next offset after the last record read, per partition
+
+    def _default_consumer(self) -> Consumer:
+        from aiokafka import AIOKafkaConsumer
+
+        kafka = self.settings.kafka
+        consumer: Consumer = AIOKafkaConsumer(
+            kafka.commands_topic, bootstrap_servers=kafka.bootstrap_servers, group_id=kafka.sink_group_id,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+        )
+        return consumer
+
+    def _default_producer(self) -> Producer:
+        from aiokafka import AIOKafkaProducer
+
+        producer: Producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka.bootstrap_servers, acks="all",
+                                              enable_idempotence=True)
+        return producer
+
+    def stop(self) -> None:
+        """Finish the current batch, commit, and return from ``run``."""
+        self.stop_event.set()
+
+    async def run(self) -> None:
+        await self.producer.start()
+        await self.consumer.start()
+        try:
+            while not self.stop_event.is_set():
+                batches = await self.consumer.getmany(
+                    timeout_ms=int(self.settings.casavi.batch_wait_s * 1000),
+                    max_records=self.settings.casavi.batch_size,
+                )
+                records = [r for recs in batches.values() for r in recs]
+                try:
+                    await self.process(records)
+                except Stopped:
+                    log.warning("stopping while casavi is unreachable: the current batch is not committed "
+                                "and will be read again on restart")
+                    break
+        finally:
+            await self.consumer.stop()
+            await self.producer.stop()
+            self.stats.write(self.status_path)
+
+    async def process(self, records: Sequence[Record]) -> None:
+        """One batch: decode, apply, dead-letter, commit."""
+        now = time.monotonic()
+        self._drop_revoked()
+        if not records and not (self._deferred and now - self._last_deferred_try >= self.defer_retry_s):
+            return
+        letters: list[DeadLetter] = []
+        decoded: list[Sourced] = []
+        at_ms = int(time.time() * 1000)
+        for r in records:
+            try:
+                if r.value is None:
+                    raise CommandCodecError("empty record")
+                decoded.append(Sourced(decode(r.value), r.topic, r.partition, r.offset))
+            except CommandCodecError as exc:
+                letters.append(DeadLetter(stage="sink", reason=str(exc), error_code="UNDECODABLE", topic=r.topic,
+                                          partition=r.partition, offset=r.offset, key=_key_text(r.key), at_ms=at_ms))
+        carried = self._deferred
+        since = {id(d.source): d.since for d in carried}
+        batch = [d.source for d in carried] + decoded
+        self._last_deferred_try = now
+        result = await apply_batch(self.client, batch)
+
+        self._deferred = []
+        for failure in result.failed:
+            first = since.get(id(failure.source), now)
+            if failure.error_code in DEFERRABLE_CODES and now - first < self.defer_limit_s:
+                self._deferred.append(_Deferred(failure.source, first))
+            else:
+                letters.append(failure.dead_letter(at_ms))
+                self._log_failure(failure)
+        await self._send_dead_letters(letters)
+        await self._commit(records)
+        self._record(records, decoded, result.applied, letters, result.imports, result.bisections)
+
+    def _drop_revoked(self) -> None:
+        """Partitions this sink no longer owns (deferred commands included) are the new owner's business."""
+        if not self._deferred and not self._consumed:
+            return
+        owned = {_Partition(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        self._deferred = [d for d in self._deferred if _Partition(d.source.topic, d.source.partition) in owned]
+        self._consumed = {p: o for p, o in self._consumed.items() if p in owned}
+
+    @staticmethod
+    def _log_failure(failure: Failure) -> None:
+        log.warning("dead letter: %s %s at %s[%d]@%d: %s", failure.source.command.entity,
+                    failure.source.command.reference_id, failure.source.topic, failure.source.partition,
+                    failure.source.offset, failure.error_code)
+
+    async def _send_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Deliver every dead letter before the offsets are committed; retry until Kafka has them."""
+        topic = self.settings.kafka.dlq_topic
+        for letter in letters:
+            delay = 0.5
+            while True:
+                try:
+                    await self.producer.send_and_wait(topic, value=letter.model_dump_json().encode(),
+                                                      key=(letter.reference_id or letter.key or "").encode())
+                    break
+                except Exception as exc:  # noqa: BLE001 - the producer raises many kinds
+                    log.warning("sending a dead letter failed (%s); retrying in %.1f s", type(exc).__name__, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+
+    async def _commit(self, records: Sequence[Record]) -> None:
+        """Commit the next offset of every partition in the batch, held at the oldest deferred command."""
+        for r in records:
+            p = _Partition(r.topic, r.partition)
+            self._consumed[p] = max(self._consumed.get(p, 0), r.offset + 1)
+        offsets = dict(self._consumed)
+        for d in self._deferred:
+            p = _Partition(d.source.topic, d.source.partition)
+            offsets[p] = min(offsets.get(p, d.source.offset), d.source.offset)
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit({_tp(p.topic, p.partition): o for p, o in offsets.items()})
+        except Exception as exc:  # noqa: BLE001 - a rebalance: the batch is read again by the new owner
+            log.warning("committing offsets failed (%s); the batch will be read again", type(exc).__name__)
+            return
+        self.stats.last_commit_at = time.time()
+
+    def _record(self, records: Sequence[Record], decoded: Sequence[Sourced], applied: Sequence[Sourced],
+                letters: Sequence[DeadLetter], imports: int, bisections: int) -> None:
+        s = self.stats
+        s.batches += 1
+        s.records += len(records)
+        s.commands += len(decoded)
+        s.applied += len(applied)
+        s.dead_lettered += len(letters)
+        s.deferred = len(self._deferred)
+        s.imports += imports
+        s.bisections += bisections
+        counters = self.client.counters
+        s.requests = dict(counters.requests)
+        s.polls = counters.requests["job"]
+        s.retries = counters.retries
+        s.rate_limited = counters.rate_limited
+        s.reauthentications = counters.reauthentications
+        s.last_batch_at = time.time()
+        s.lag = self._lag(records)
+        self.stats.write(self.status_path)
+
+    def _lag(self, records: Sequence[Record]) -> int | None:
+        lag = 0
+        for p, last in {(r.topic, r.partition): r.offset for r in records}.items():
+            high = self.consumer.highwater(_tp(*p))
+            if high is None:
+                return None
+            lag += max(0, high - last - 1)
+        return lag
