@@ -1,0 +1,440 @@
+"""Typed ERP rows: one pydantic model per table of the reference schema.
+
+Field names are exactly the column names of ``erp-reference-schema.md`` (and of
+``streams.erp.schema.TABLES``). Primary-key columns are required; every other column
+may be NULL (the schema registry marks them nullable) and defaults to ``None`` when a
+source omits it. Columns the schema does not know are ignored, so a customer view with
+extra columns does not stop the bridge.
+
+Numeric columns are quantized to the schema's scale (``area`` 2, ``rooms`` 1, amounts
+2): the same value decoded as ``75.5`` or ``75.50`` is the same row, so it yields the
+same casavi document and the same content hash.
+
+``parse_row`` turns a decoded column dict into its model. A row that breaks the schema
+raises :class:`RowSchemaError`, whose message names the table, the key columns and
+the failing column names with pydantic's error type — never a column value, so no
+personal data reaches a log or a DLQ record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from streams.erp.schema import TABLES
+
+Key = tuple[Any, ...]
+UnitUsage = Literal["RESIDENTIAL", "COMMERCIAL", "PARKING", "OTHER"]
+ContractTypeCode = Literal["TENANT", "OWNER"]
+PartyRoleCode = Literal["CO_TENANT", "RESIDENT", "PARTNER"]
+
+
+class ErpRow(BaseModel):
+    """Base of every ERP row model: immutable, extra columns ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    table: ClassVar[str]
+    primary_key: ClassVar[tuple[str, ...]]
+
+    updated_at: datetime | None = None
+
+    @property
+    def key(self) -> Key:
+        return tuple(getattr(self, c) for c in self.primary_key)
+
+
+def _quantizer(places: int) -> Any:
+    exp = Decimal(1).scaleb(-places)
+
+    def q(v: Decimal | None) -> Decimal | None:
+        if v is None:
+            return None
+        try:
+            return v.quantize(exp, rounding=ROUND_HALF_EVEN)
+        except InvalidOperation:  # too many digits for the context: leave as is
+            return v
+
+    return q
+
+
+_q1 = _quantizer(1)
+_q2 = _quantizer(2)
+
+
+class MandantRow(ErpRow):
+    table: ClassVar[str] = "mandant"
+    primary_key: ClassVar[tuple[str, ...]] = ("mandant_no",)
+
+    mandant_no: int
+    name: str | None = None
+
+
+class PropertyRow(ErpRow):
+    table: ClassVar[str] = "property"
+    primary_key: ClassVar[tuple[str, ...]] = ("property_id",)
+
+    property_id: int
+    mandant_no: int
+    property_no: str
+    name: str | None = None
+    property_group: str | None = None
+    street: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+    management_start: date | None = None
+    management_end: date | None = None
+    team_id: int | None = None
+
+
+class BuildingRow(ErpRow):
+    table: ClassVar[str] = "building"
+    primary_key: ClassVar[tuple[str, ...]] = ("building_id",)
+
+    building_id: int
+    property_id: int
+    street: str | None = None
+    house_no: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+
+
+class UnitRow(ErpRow):
+    table: ClassVar[str] = "unit"
+    primary_key: ClassVar[tuple[str, ...]] = ("unit_id",)
+
+    unit_id: int
+    property_id: int
+    building_id: int | None = None
+    unit_no: str
+    name: str | None = None
+    usage: UnitUsage | None = None
+    area: Decimal | None = None
+    floor: str | None = None
+    rooms: Decimal | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    is_phantom: bool | None = False
+
+    @field_validator("area")
+    @classmethod
+    def _area(cls, v: Decimal | None) -> Decimal | None:
+        return _q2(v)  # type: ignore[no-any-return]
+
+    @field_validator("rooms")
+    @classmethod
+    def _rooms(cls, v: Decimal | None) -> Decimal | None:
+        return _q1(v)  # type: ignore[no-any-return]
+
+
+class PersonTypeRow(ErpRow):
+    table: ClassVar[str] = "person_type"
+    primary_key: ClassVar[tuple[str, ...]] = ("person_type_code",)
+
+    person_type_code: str
+    name: str | None = None
+
+
+class PersonRow(ErpRow):
+    table: ClassVar[str] = "person"
+    primary_key: ClassVar[tuple[str, ...]] = ("person_id",)
+
+    person_id: int
+    person_no: str
+    person_type_code: str | None = None
+    salutation: str | None = None
+    title: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+    street: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+    iban: str | None = None
+    bic: str | None = None
+    account_holder: str | None = None
+    anonymized_at: datetime | None = None
+
+    @property
+    def has_email(self) -> bool:
+        return bool(self.email and self.email.strip())
+
+    @property
+    def is_anonymized(self) -> bool:
+        return self.anonymized_at is not None
+
+
+class ContractRow(ErpRow):
+    table: ClassVar[str] = "contract"
+    primary_key: ClassVar[tuple[str, ...]] = ("contract_id",)
+
+    contract_id: int
+    contract_no: str
+    contract_type: ContractTypeCode
+    property_id: int | None = None
+    unit_id: int
+    person_id: int
+    start_date: date | None = None
+    end_date: date | None = None
+    rent_amount: Decimal | None = None
+    deposit_amount: Decimal | None = None
+
+    @field_validator("rent_amount", "deposit_amount")
+    @classmethod
+    def _amount(cls, v: Decimal | None) -> Decimal | None:
+        return _q2(v)  # type: ignore[no-any-return]
+
+
+class ContractPartyRow(ErpRow):
+    table: ClassVar[str] = "contract_party"
+    primary_key: ClassVar[tuple[str, ...]] = ("contract_id", "person_id")
+
+    contract_id: int
+    person_id: int
+    role: PartyRoleCode
+
+
+# --- tables outside the master-data slice: typed, stored, not yet projected ---------------
+
+class PropertyOwnerRow(ErpRow):
+    table: ClassVar[str] = "property_owner"
+    primary_key: ClassVar[tuple[str, ...]] = ("property_id", "person_id")
+
+    property_id: int
+    person_id: int
+
+
+class CaretakerRow(ErpRow):
+    table: ClassVar[str] = "caretaker"
+    primary_key: ClassVar[tuple[str, ...]] = ("property_id", "person_id")
+
+    property_id: int
+    person_id: int
+
+
+class StaffUserRow(ErpRow):
+    table: ClassVar[str] = "staff_user"
+    primary_key: ClassVar[tuple[str, ...]] = ("user_id",)
+
+    user_id: int
+    user_no: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    active: bool | None = None
+
+
+class TeamRow(ErpRow):
+    table: ClassVar[str] = "team"
+    primary_key: ClassVar[tuple[str, ...]] = ("team_id",)
+
+    team_id: int
+    name: str | None = None
+
+
+class TeamMemberRow(ErpRow):
+    table: ClassVar[str] = "team_member"
+    primary_key: ClassVar[tuple[str, ...]] = ("team_id", "user_id")
+
+    team_id: int
+    user_id: int
+
+
+class PropertyUserRow(ErpRow):
+    table: ClassVar[str] = "property_user"
+    primary_key: ClassVar[tuple[str, ...]] = ("property_id", "user_id")
+
+    property_id: int
+    user_id: int
+    is_responsible: bool | None = None
+
+
+class DocumentTypeRow(ErpRow):
+    table: ClassVar[str] = "document_type"
+    primary_key: ClassVar[tuple[str, ...]] = ("document_type_code",)
+
+    document_type_code: str
+    name: str | None = None
+    document_class: str | None = None
+
+
+class DocumentRow(ErpRow):
+    table: ClassVar[str] = "document"
+    primary_key: ClassVar[tuple[str, ...]] = ("document_id",)
+
+    document_id: int
+    property_id: int | None = None
+    unit_id: int | None = None
+    contract_id: int | None = None
+    person_id: int | None = None
+    document_type_code: str | None = None
+    name: str | None = None
+    mime_type: str | None = None
+    created_at: datetime | None = None
+    released: bool | None = None
+    content: bytes | None = None
+
+
+class TicketTypeRow(ErpRow):
+    table: ClassVar[str] = "ticket_type"
+    primary_key: ClassVar[tuple[str, ...]] = ("ticket_type_code",)
+
+    ticket_type_code: str
+    name: str | None = None
+    portal_mode: Literal["STANDARD", "BLOCKED", "PINBOARD", "PROPERTY"] | None = None
+
+
+class TicketStatusRow(ErpRow):
+    table: ClassVar[str] = "ticket_status"
+    primary_key: ClassVar[tuple[str, ...]] = ("status_code",)
+
+    status_code: str
+    name: str | None = None
+    status_kind: Literal["OPEN", "IN_PROGRESS", "POSTPONED", "DONE", "CANCELLED"] | None = None
+
+
+class TicketPriorityRow(ErpRow):
+    table: ClassVar[str] = "ticket_priority"
+    primary_key: ClassVar[tuple[str, ...]] = ("priority_code",)
+
+    priority_code: str
+    name: str | None = None
+    rank: int | None = None
+
+
+class TicketRow(ErpRow):
+    table: ClassVar[str] = "ticket"
+    primary_key: ClassVar[tuple[str, ...]] = ("ticket_id",)
+
+    ticket_id: int
+    ticket_no: int | None = None
+    ticket_type_code: str | None = None
+    subject: str | None = None
+    description: str | None = None
+    hint1: str | None = None
+    hint2: str | None = None
+    reporter_person_id: int | None = None
+    trade: str | None = None
+    reported_at: datetime | None = None
+    property_id: int | None = None
+    unit_id: int | None = None
+    technical_object: str | None = None
+    responsible_user_id: int | None = None
+    responsible_team_id: int | None = None
+    due_from: date | None = None
+    due_to: date | None = None
+    status_code: str | None = None
+    priority_code: str | None = None
+    origin: Literal["ERP", "PORTAL"] | None = None
+
+
+class TicketNoteRow(ErpRow):
+    table: ClassVar[str] = "ticket_note"
+    primary_key: ClassVar[tuple[str, ...]] = ("note_id",)
+
+    note_id: int
+    ticket_id: int | None = None
+    author: str | None = None
+    created_at: datetime | None = None
+    content: str | None = None
+    is_internal: bool | None = None
+
+
+class TicketDocumentRow(ErpRow):
+    table: ClassVar[str] = "ticket_document"
+    primary_key: ClassVar[tuple[str, ...]] = ("ticket_id", "document_id")
+
+    ticket_id: int
+    document_id: int
+
+
+ROW_MODELS: dict[str, type[ErpRow]] = {
+    m.table: m
+    for m in (
+        MandantRow, PropertyRow, BuildingRow, UnitRow, PersonTypeRow, PersonRow, ContractRow,
+        ContractPartyRow, PropertyOwnerRow, CaretakerRow, StaffUserRow, TeamRow, TeamMemberRow,
+        PropertyUserRow, DocumentTypeRow, DocumentRow, TicketTypeRow, TicketStatusRow,
+        TicketPriorityRow, TicketRow, TicketNoteRow, TicketDocumentRow,
+    )
+}
+
+
+class UnknownTable(ValueError):
+    def __init__(self, table: str) -> None:
+        self.table = table
+        super().__init__(f"table {table!r} is not part of the ERP reference schema")
+
+
+class RowSchemaError(ValueError):
+    """A row that breaks the reference schema. The message names the table, its key and
+    the failing columns with the kind of error; it never contains a column value."""
+
+    def __init__(self, table: str, key: Key | None, problems: list[tuple[str, str]]) -> None:
+        self.table = table
+        self.key = key
+        self.problems = problems
+        pk = TABLES[table].primary_key if table in TABLES else ()
+        if key is None:
+            where = f"key ({', '.join(pk)}) unreadable"
+        else:
+            where = ", ".join(f"{c}={v!r}" for c, v in zip(pk, key, strict=False))
+        detail = "; ".join(f"{col}: {kind}" for col, kind in problems)
+        super().__init__(f"row of erp.{table} ({where}) breaks the schema: {detail}")
+
+
+def _safe_key(table: str, data: Mapping[str, Any]) -> Key | None:
+    """The row's key, only if every key column is a plain int or short code."""
+    pk = TABLES[table].primary_key
+    out: list[Any] = []
+    for c in pk:
+        v = data.get(c)
+        if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, str) and len(v) > 20):
+            return None
+        out.append(v)
+    return tuple(out)
+
+
+def parse_row(table: str, data: Mapping[str, Any]) -> ErpRow:
+    """Validate one decoded row of ``erp.<table>`` into its model."""
+    model = ROW_MODELS.get(table)
+    if model is None:
+        raise UnknownTable(table)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [(".".join(str(p) for p in e["loc"]) or "<row>", e["type"]) for e in exc.errors()]
+        raise RowSchemaError(table, _safe_key(table, data), problems) from None
+
+
+def row_dict(row: ErpRow) -> dict[str, Any]:
+    """The row as a plain column dict (Python values), e.g. for a persisted state table."""
+    return row.model_dump()
+
+
+def normalize_key(table: str, key: Key) -> Key:
+    """A key as the row models store it: int key columns as ``int``."""
+    t = TABLES.get(table)
+    if t is None:
+        raise UnknownTable(table)
+    if len(key) != len(t.primary_key):
+        raise RowSchemaError(table, None, [(",".join(t.primary_key), "key_length")])
+    kinds = {c.name: c.kind for c in t.columns}
+    out: list[Any] = []
+    for col, v in zip(t.primary_key, key, strict=True):
+        if kinds[col] == "int" and not isinstance(v, int):
+            try:
+                v = int(v)
+            except (TypeError, ValueError):
+                raise RowSchemaError(table, None, [(col, "key_not_an_int")]) from None
+        out.append(v)
+    return tuple(out)

@@ -1,0 +1,165 @@
+"""Diff: desired documents of a root vs what was last emitted -> commands (R13, R20).
+
+``diff`` compares one root's fresh output with the last-emitted table: an upsert for
+every slot that is new or whose content hash (or parents) changed, a delete for every
+slot this root emitted before and no longer wants. Unchanged slots produce nothing, so
+a replay is quiet.
+
+``order_commands`` puts commands in the order casavi accepts (R20): upserts by level
+ascending (contacts and properties, then units, then contracts), then deletes by level
+descending (contracts, then units, then properties and contacts). A contract that
+stops naming a contact is thus updated before that contact is deleted, and a contact
+exists before a contract names it.
+
+``EmittedTable`` is an in-memory last-emitted table with the per-root index the diff
+needs, and ``plan`` runs project + diff + order for a set of roots — the worker's step
+for one change (or one timer tick).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
+
+from streams.casavi.import_contract import LEVEL
+from streams.commands.model import CasaviCommand
+from streams.projection.model import Desired, EmittedEntry
+from streams.projection.project import Config, project_root
+from streams.projection.roots import Root, root_sort_key
+from streams.projection.rules import GONE
+from streams.projection.state import ErpState
+
+UPSERT_NEW = "upsert new"
+UPSERT_CHANGED = "upsert changed"
+
+
+def diff(
+    root_outputs: Mapping[str, Desired],
+    previously_emitted: Mapping[str, EmittedEntry],
+    owned_by_root: Iterable[str],
+    *,
+    reasons: Mapping[str, str] | None = None,
+) -> list[CasaviCommand]:
+    """Commands that turn what this root emitted last into ``root_outputs``.
+
+    ``owned_by_root``: slot keys this root emitted before (and still owns).
+    ``reasons``: optional ``{slot key: reason}`` (``project_root(..., excluded=…)``) for
+    the delete commands; a slot without a reason is deleted with ``"R13 no longer in
+    projection"`` (row deleted or renumbered).
+    """
+    cmds: list[CasaviCommand] = []
+    for key in sorted(root_outputs):
+        d = root_outputs[key]
+        prev = previously_emitted.get(key)
+        if prev is not None and prev.content_hash == d.content_hash and prev.parent_ids == d.parent_ids:
+            continue
+        cmds.append(
+            CasaviCommand(
+                op="UPSERT", entity=d.entity, reference_id=d.reference_id, parent_ids=d.parent_ids,
+                document=d.document, content_hash=d.content_hash,
+                reason=UPSERT_NEW if prev is None else UPSERT_CHANGED,
+            )
+        )
+    for key in sorted(set(owned_by_root)):
+        if key in root_outputs:
+            continue
+        prev = previously_emitted.get(key)
+        if prev is None:
+            continue
+        reason = (reasons or {}).get(key, GONE)
+        cmds.append(CasaviCommand.delete(prev.entity, prev.reference_id, prev.parent_ids, reason=reason))
+    return cmds
+
+
+def _order_key(cmd: CasaviCommand) -> tuple[int, int]:
+    level = LEVEL[cmd.entity]
+    return (0, level) if cmd.op == "UPSERT" else (1, -level)
+
+
+def order_commands(cmds: Iterable[CasaviCommand]) -> list[CasaviCommand]:
+    """Upserts by level ascending, then deletes by level descending; stable."""
+    return sorted(cmds, key=_order_key)
+
+
+class EmittedTable:
+    """The last-emitted table: ``{slot key: EmittedEntry}`` plus the root -> slots index.
+
+    A slot belongs to the root that emitted it last. The worker mirrors it into its
+    persisted table; ``load`` rebuilds the index at start.
+    """
+
+    def __init__(self, entries: Iterable[EmittedEntry] = ()) -> None:
+        self.entries: dict[str, EmittedEntry] = {}
+        self.by_root: dict[str, set[str]] = {}
+        for e in entries:
+            self._put(e)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def owned(self, root: Root | str) -> set[str]:
+        rk = root if isinstance(root, str) else root.key
+        return self.by_root.get(rk, set())
+
+    def _put(self, e: EmittedEntry) -> None:
+        key = e.key
+        old = self.entries.get(key)
+        if old is not None and old.root != e.root:
+            self._drop_owner(old.root, key)
+        self.entries[key] = e
+        self.by_root.setdefault(e.root, set()).add(key)
+
+    def _drop_owner(self, root_key: str, key: str) -> None:
+        s = self.by_root.get(root_key)
+        if s is not None:
+            s.discard(key)
+            if not s:
+                del self.by_root[root_key]
+
+    def record(self, commands: Iterable[CasaviCommand], root: Root | str) -> None:
+        """Update the table after ``commands`` of ``root`` were emitted."""
+        rk = root if isinstance(root, str) else root.key
+        for cmd in commands:
+            key = f"{cmd.entity}:{cmd.reference_id}"
+            if cmd.op == "UPSERT":
+                self._put(EmittedEntry.of(cmd, rk))
+            else:
+                old = self.entries.pop(key, None)
+                if old is not None:
+                    self._drop_owner(old.root, key)
+
+    def hashes(self) -> dict[str, str]:
+        return {k: e.content_hash for k, e in self.entries.items()}
+
+
+def plan(
+    state: ErpState,
+    roots: Iterable[Root],
+    config: Config,
+    today: date,
+    emitted: EmittedTable,
+    *,
+    record: bool = True,
+) -> list[CasaviCommand]:
+    """Project every root, diff it against ``emitted`` and return the commands in emit
+    order. With ``record`` the table is updated as if the commands were emitted."""
+    per_root: list[tuple[Root, list[CasaviCommand]]] = []
+    for root in sorted(roots, key=root_sort_key):
+        excluded: dict[str, str] = {}
+        out = project_root(state, root, config, today, excluded=excluded)
+        cmds = diff(out, emitted.entries, emitted.owned(root), reasons=excluded)
+        if cmds:
+            per_root.append((root, cmds))
+    # a slot one root upserts must not be deleted by another root in the same plan
+    upserted = {(c.entity, c.reference_id) for _, cmds in per_root for c in cmds if c.op == "UPSERT"}
+    per_root = [
+        (root, [c for c in cmds if c.op == "UPSERT" or (c.entity, c.reference_id) not in upserted])
+        for root, cmds in per_root
+    ]
+    if record:
+        for root, cmds in per_root:
+            emitted.record(cmds, root)
+    return order_commands(c for _, cmds in per_root for c in cmds)

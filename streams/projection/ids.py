@@ -1,0 +1,41 @@
+"""casavi reference ids (R03): the one place they are built.
+
+Every id is made of ERP numbers joined by the configured separator (one of
+``- _ . / |``, default ``-``); the same ERP row always yields the same id:
+
+=========  ==================================================  ==============
+entity     reference id                                        example (``-``)
+=========  ==================================================  ==============
+property   ``<mandant_no><sep><property_no>``                  ``1-1000``
+address    ``<property id><sep>B<building_id>``                ``1-1000-B17``
+unit       ``<property id><sep><unit_no>``                     ``1-1000-0001``
+contract   ``<unit id><sep><contract_no>``                     ``1-1000-0001-01``
+contact    ``<person_no>`` as it is                            ``P000123``
+=========  ==================================================  ==============
+
+The ERP numbers are assumed unique in their scope (property number per Mandant, unit
+number per property, contract number per unit, person number overall); the reference
+schema's customer mapping has to keep that.
+"""
+
+from __future__ import annotations
+
+
+def property_ref(mandant_no: int, property_no: str, sep: str) -> str:
+    return f"{mandant_no}{sep}{property_no}"
+
+
+def address_ref(property_id_ref: str, building_id: int, sep: str) -> str:
+    return f"{property_id_ref}{sep}B{building_id}"
+
+
+def unit_ref(property_id_ref: str, unit_no: str, sep: str) -> str:
+    return f"{property_id_ref}{sep}{unit_no}"
+
+
+def contract_ref(unit_id_ref: str, contract_no: str, sep: str) -> str:
+    return f"{unit_id_ref}{sep}{contract_no}"
+
+
+def contact_ref(person_no: str) -> str:
+    return person_no

@@ -1,0 +1,209 @@
+"""Projection: ERP state -> desired casavi documents, per root or in full.
+
+``project_all(state, config, today)`` is the function of ``sync-rules.md``
+(``casavi_state = project(erp_state, config, today)``); ``project_root`` computes the
+part of it that one root owns, so the worker re-projects only what a change touched.
+The union of ``project_root`` over ``all_roots`` is ``project_all`` by construction.
+
+Both return ``{slot key: Desired}`` (slot key = ``"<entity>:<reference id>"``).
+``today`` is always an argument: the projection never reads the clock
+(``effective_today`` resolves ``SyncSettings.today``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from streams.erp.rows import ContractRow, PersonRow
+from streams.projection import ids
+from streams.projection.model import Desired, slot_key
+from streams.projection.roots import PersonRoot, PropertyRoot, Root, UnitRoot
+from streams.projection.rules import GONE, ProjectionConfig, Rules
+from streams.projection.state import ErpState
+from streams.settings import SyncSettings
+
+Config = SyncSettings | ProjectionConfig
+
+
+def effective_today(config: SyncSettings) -> date:
+    """The configured fixed day (dry runs, tests) or the real one."""
+    return config.today or date.today()
+
+
+def project_root(
+    state: ErpState,
+    root: Root,
+    config: Config,
+    today: date,
+    *,
+    excluded: dict[str, str] | None = None,
+) -> dict[str, Desired]:
+    """The desired casavi entities owned by ``root``.
+
+    When ``excluded`` is given, it receives ``{slot key: reason}`` for entities of this
+    root that exist in the ERP but are not synced (the reasons for deletes).
+    """
+    return _project(Rules(state, config, today), root, excluded)
+
+
+def project_roots(
+    state: ErpState,
+    roots: Iterable[Root],
+    config: Config,
+    today: date,
+) -> dict[Root, dict[str, Desired]]:
+    rules = Rules(state, config, today)
+    return {r: _project(rules, r, None) for r in roots}
+
+
+def all_roots(state: ErpState) -> set[Root]:
+    roots: set[Root] = {PropertyRoot(p.property_id) for p in state.properties.values()}
+    roots.update(UnitRoot(u.unit_id) for u in state.units.values())
+    roots.update(PersonRoot(p.person_id) for p in state.persons.values())
+    return roots
+
+
+def project_all(state: ErpState, config: Config, today: date) -> dict[str, Desired]:
+    """The full projection: the union of every root's output."""
+    rules = Rules(state, config, today)
+    out: dict[str, Desired] = {}
+    for root in all_roots(state):
+        out.update(_project(rules, root, None))
+    return out
+
+
+def roots_due(state: ErpState, config: Config, since: date, today: date) -> set[Root]:
+    """Roots whose projection can differ between day ``since`` and day ``today`` with no
+    row change (R09 grace and portal lead days, unit and management ends, the unit's
+    current contract). The daily timer re-projects these; a full ``project_all`` gives
+    the same result but costs a scan of every root.
+    """
+    if today <= since:
+        return set()
+    cfg = ProjectionConfig.of(config)
+    before_days = timedelta(days=cfg.portal_days_before_start)
+    after_days = timedelta(days=cfg.delete_after_days)
+    # an end day E stops counting on E+1: due when since <= E < today
+    roots: set[Root] = set()
+
+    def ended(d: date | None) -> bool:
+        return d is not None and since <= d < today
+
+    def began(d: date | None) -> bool:
+        return d is not None and since < d <= today
+
+    for p in state.properties.values():
+        if ended(p.management_end):
+            state.add_property_dependants(p.property_id, roots)
+    for u in state.units.values():
+        if ended(u.valid_to):
+            state.add_unit_dependants(u.unit_id, roots, persons=True)
+    for c in state.contracts.values():
+        valid_from = None if c.start_date is None else c.start_date - before_days
+        valid_to = None if c.end_date is None else c.end_date + after_days
+        if began(valid_from) or ended(valid_to):
+            roots.add(UnitRoot(c.unit_id))
+            roots.update(PersonRoot(pid) for pid in state.persons_of_contract(c.contract_id))
+        elif began(c.start_date):  # becomes the unit's current contract
+            roots.add(UnitRoot(c.unit_id))
+    return roots
+
+
+# --- per root --------------------------------------------------------------------------
+
+def _project(rules: Rules, root: Root, excluded: dict[str, str] | None) -> dict[str, Desired]:
+    if isinstance(root, UnitRoot):
+        return _project_unit(rules, root.unit_id, excluded)
+    if isinstance(root, PersonRoot):
+        return _project_person(rules, root.person_id, excluded)
+    return _project_property(rules, root.property_id, excluded)
+
+
+def _project_property(rules: Rules, property_id: int, excluded: dict[str, str] | None) -> dict[str, Desired]:
+    p = rules.state.property(property_id)
+    if p is None:
+        return {}
+    ref = rules.property_ref(p)
+    reason = rules.property_reason(p)
+    if reason is not None:
+        if excluded is not None:
+            excluded[slot_key("property", ref)] = reason
+        return {}
+    d = Desired("property", ref, (), rules.property_document(p, ref))
+    return {d.key: d}
+
+
+def _project_unit(rules: Rules, unit_id: int, excluded: dict[str, str] | None) -> dict[str, Desired]:
+    st = rules.state
+    u = st.unit(unit_id)
+    if u is None:
+        return {}
+    reason, p = rules.unit_reason(u)
+    contracts = [c for c in (st.contract(cid) for cid in st.contracts_by_unit.of(unit_id)) if c is not None]
+    if reason is not None:
+        if excluded is not None and p is not None:
+            uref = rules.unit_ref(u, p)
+            excluded[slot_key("unit", uref)] = reason
+            for c in contracts:
+                excluded[slot_key("contract", ids.contract_ref(uref, c.contract_no, rules.sep))] = reason
+        return {}
+    assert p is not None
+    pref = rules.property_ref(p)
+    uref = ids.unit_ref(pref, u.unit_no, rules.sep)
+    out: dict[str, Desired] = {}
+    synced: list[tuple[ContractRow, PersonRow]] = []
+    for c in contracts:
+        creason = rules.contract_own_reason(c)
+        if creason is not None:
+            if excluded is not None:
+                excluded[slot_key("contract", ids.contract_ref(uref, c.contract_no, rules.sep))] = creason
+            continue
+        main = st.person(c.person_id)
+        assert main is not None
+        synced.append((c, main))
+    # R14: the unit's current contract is the synced one with the latest start on or before today
+    current: ContractRow | None = None
+    for c, _ in synced:
+        if c.start_date is None or c.start_date <= rules.today:
+            if current is None or _later(c, current):
+                current = c
+    unit_doc = Desired("unit", uref, (pref,), rules.unit_document(u, uref, current))
+    out[unit_doc.key] = unit_doc
+    for c, main in synced:
+        cref = ids.contract_ref(uref, c.contract_no, rules.sep)
+        d = Desired("contract", cref, (pref, uref), rules.contract_document(c, cref, main))
+        out[d.key] = d
+    return out
+
+
+
+def _later(a: ContractRow, b: ContractRow) -> bool:
+    ka = (a.start_date or date.min, a.contract_id)
+    kb = (b.start_date or date.min, b.contract_id)
+    return ka > kb
+
+
+def _project_person(rules: Rules, person_id: int, excluded: dict[str, str] | None) -> dict[str, Desired]:
+    p = rules.state.person(person_id)
+    if p is None:
+        return {}
+    reason = rules.person_reason(p)
+    if reason is not None:
+        if excluded is not None:
+            excluded[slot_key("contact", ids.contact_ref(p.person_no))] = reason
+        return {}
+    d = Desired("contact", ids.contact_ref(p.person_no), (), rules.contact_document(p))
+    return {d.key: d}
+
+
+__all__ = [
+    "GONE",
+    "Config",
+    "all_roots",
+    "effective_today",
+    "project_all",
+    "project_root",
+    "project_roots",
+    "roots_due",
+]

@@ -1,0 +1,71 @@
+"""Projection roots: the unit of re-projection.
+
+A root names a small group of casavi entities that are always projected together:
+
+* ``PropertyRoot(property_id)`` — the casavi property with its addresses (buildings);
+* ``UnitRoot(unit_id)`` — the casavi unit and its contracts;
+* ``PersonRoot(person_id)`` — the casavi contact.
+
+Every casavi entity belongs to exactly one root, so "what this root emitted last time"
+is well defined and the diff can delete what a root no longer produces (R13).
+``root.key`` is the root's stable string form (``P:12``, ``U:34``, ``C:56``), kept in
+the last-emitted table; ``parse_root_key`` reverses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyRoot:
+    property_id: int
+
+    @property
+    def key(self) -> str:
+        return f"P:{self.property_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRoot:
+    unit_id: int
+
+    @property
+    def key(self) -> str:
+        return f"U:{self.unit_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRoot:
+    person_id: int
+
+    @property
+    def key(self) -> str:
+        return f"C:{self.person_id}"
+
+
+Root = PropertyRoot | UnitRoot | PersonRoot
+
+
+def parse_root_key(key: str) -> Root:
+    kind, _, num = key.partition(":")
+    try:
+        n = int(num)
+    except ValueError:
+        raise ValueError(f"not a root key: {key!r}") from None
+    if kind == "P":
+        return PropertyRoot(n)
+    if kind == "U":
+        return UnitRoot(n)
+    if kind == "C":
+        return PersonRoot(n)
+    raise ValueError(f"not a root key: {key!r}")
+
+
+def root_sort_key(root: Root) -> tuple[int, int]:
+    """A deterministic order over roots (properties, persons, units)."""
+    if isinstance(root, PropertyRoot):
+        return (0, root.property_id)
+    if isinstance(root, PersonRoot):
+        return (1, root.person_id)
+    return (2, root.unit_id)

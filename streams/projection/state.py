@@ -1,0 +1,415 @@
+"""ERP state: the fold of every row change, with the indexes the projection needs.
+
+``ErpState`` holds the current row of every ERP table keyed by primary-key tuple and
+keeps secondary indexes (units by property, contracts by person, …) so that finding
+what a change affects never scans a table. ``apply(change)`` folds one
+:class:`~streams.cdc.model.RowChange` and returns the projection roots whose output
+may have changed; the worker re-projects exactly those (``project_root``) and diffs
+them against what it emitted last.
+
+Affected roots are computed from both the stored old row and the new row, so a unit
+moved to another property, or a contract moved to another unit, touches both sides.
+Changes that cannot alter anything outside their own document (a renamed property, a
+new phone number) return only their own root. A change that leaves the row as it was
+(a replay) returns no root at all.
+
+Rows may arrive in any order: a contract before its person, a unit before its
+property. The indexes are keyed by foreign-key values, not by the referenced row, so
+when the referenced row arrives later its change finds the dependants and returns
+their roots. The state is therefore the same whatever the order, and so is the
+projection (R21).
+
+For a restart, the worker rebuilds the state from its persisted rows with
+``set_row``/``remove_row`` or ``dump``/``load``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar, cast
+
+from streams.cdc.model import RowChange
+from streams.erp.rows import (
+    ROW_MODELS,
+    BuildingRow,
+    ContractPartyRow,
+    ContractRow,
+    ErpRow,
+    Key,
+    MandantRow,
+    PersonRow,
+    PersonTypeRow,
+    PropertyRow,
+    UnitRow,
+    UnknownTable,
+    normalize_key,
+    parse_row,
+    row_dict,
+)
+from streams.projection.roots import PersonRoot, PropertyRoot, Root, UnitRoot
+
+K = TypeVar("K")
+_EMPTY: frozenset[int] = frozenset()
+
+
+class _Index(dict[Any, set[int]]):
+    """A multi-map foreign-key value -> set of ids."""
+
+    def add(self, k: Any, v: int) -> None:
+        if k is None:
+            return
+        s = self.get(k)
+        if s is None:
+            self[k] = {v}
+        else:
+            s.add(v)
+
+    def discard(self, k: Any, v: int) -> None:
+        if k is None:
+            return
+        s = self.get(k)
+        if s is not None:
+            s.discard(v)
+            if not s:
+                del self[k]
+
+    def of(self, k: Any) -> Iterable[int]:
+        return self.get(k, _EMPTY)
+
+
+# Columns whose change can alter documents of other roots; a change of any other column
+# only re-projects the row's own root.
+_PROPERTY_STRUCTURAL = ("mandant_no", "property_no", "management_end")
+_BUILDING_ADDRESS = ("street", "house_no", "postal_code", "city")
+_UNIT_STRUCTURAL = ("property_id", "is_phantom", "valid_to")
+_CONTRACT_FOR_PERSONS = ("contract_type", "unit_id", "person_id", "start_date", "end_date")
+
+
+def _changed(old: ErpRow | None, new: ErpRow | None, cols: tuple[str, ...]) -> bool:
+    if old is None or new is None:
+        return old is not new
+    return any(getattr(old, c) != getattr(new, c) for c in cols)
+
+
+class ErpState:
+    """In-memory ERP state with secondary indexes. Not thread-safe; one per worker."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, dict[Key, ErpRow]] = {t: {} for t in ROW_MODELS}
+        # typed views of the same dicts
+        self.mandants = cast(dict[Key, MandantRow], self._tables["mandant"])
+        self.properties = cast(dict[Key, PropertyRow], self._tables["property"])
+        self.buildings = cast(dict[Key, BuildingRow], self._tables["building"])
+        self.units = cast(dict[Key, UnitRow], self._tables["unit"])
+        self.person_types = cast(dict[Key, PersonTypeRow], self._tables["person_type"])
+        self.persons = cast(dict[Key, PersonRow], self._tables["person"])
+        self.contracts = cast(dict[Key, ContractRow], self._tables["contract"])
+        self.contract_parties = cast(dict[Key, ContractPartyRow], self._tables["contract_party"])
+        # secondary indexes
+        self.properties_by_mandant = _Index()  # mandant_no -> property_id
+        self.buildings_by_property = _Index()  # property_id -> building_id
+        self.units_by_property = _Index()  # property_id -> unit_id
+        self.units_by_building = _Index()  # building_id -> unit_id
+        self.contracts_by_unit = _Index()  # unit_id -> contract_id
+        self.contracts_by_person = _Index()  # main party person_id -> contract_id
+        self.parties_by_contract = _Index()  # contract_id -> person_id (contract_party)
+        self.parties_by_person = _Index()  # person_id -> contract_id (contract_party)
+        self.persons_by_type = _Index()  # person_type_code -> person_id
+
+    # --- typed lookups --------------------------------------------------------------------
+
+    def mandant(self, mandant_no: int) -> MandantRow | None:
+        return self.mandants.get((mandant_no,))
+
+    def property(self, property_id: int) -> PropertyRow | None:
+        return self.properties.get((property_id,))
+
+    def building(self, building_id: int) -> BuildingRow | None:
+        return self.buildings.get((building_id,))
+
+    def unit(self, unit_id: int) -> UnitRow | None:
+        return self.units.get((unit_id,))
+
+    def person(self, person_id: int) -> PersonRow | None:
+        return self.persons.get((person_id,))
+
+    def contract(self, contract_id: int) -> ContractRow | None:
+        return self.contracts.get((contract_id,))
+
+    def contract_party(self, contract_id: int, person_id: int) -> ContractPartyRow | None:
+        return self.contract_parties.get((contract_id, person_id))
+
+    def get(self, table: str, key: Key) -> ErpRow | None:
+        return self._table(table).get(normalize_key(table, key))
+
+    def rows(self, table: str) -> Mapping[Key, ErpRow]:
+        return self._table(table)
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self._tables.values())
+
+    # --- folding --------------------------------------------------------------------------
+
+    def apply(self, change: RowChange) -> set[Root]:
+        """Fold one row change; return the roots whose projection may have changed.
+
+        ``c``/``r``/``u`` store ``after`` (an update whose key changed also removes the
+        row under the old key); ``d`` removes the row named by ``key`` (or ``before``).
+        Raises ``RowSchemaError``/``UnknownTable`` for a row that breaks the schema; the
+        state is then unchanged.
+        """
+        table = change.table
+        t = self._table(table)
+        if change.op == "d":
+            key = self._delete_key(change)
+            return self._remove(table, t, key)
+        if change.after is None:
+            raise ValueError(f"change of erp.{table} with op {change.op!r} has no row after it")
+        row = parse_row(table, change.after)
+        roots: set[Root] = set()
+        if change.op == "u" and change.before is not None:
+            old_key = self._key_from(table, change.before)
+            if old_key is not None and old_key != row.key:
+                roots |= self._remove(table, t, old_key)
+        roots |= self._put(table, t, row)
+        return roots
+
+    def set_row(self, table: str, row: Mapping[str, Any] | ErpRow) -> set[Root]:
+        """Store one row (e.g. while rebuilding from a persisted table)."""
+        t = self._table(table)
+        parsed = row if isinstance(row, ErpRow) else parse_row(table, row)
+        if parsed.table != table:
+            raise ValueError(f"a row of erp.{parsed.table} cannot be stored in erp.{table}")
+        return self._put(table, t, parsed)
+
+    def remove_row(self, table: str, key: Key) -> set[Root]:
+        t = self._table(table)
+        return self._remove(table, t, normalize_key(table, key))
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every stored row as plain column dicts, per table (non-empty tables only)."""
+        return {name: [row_dict(r) for r in t.values()] for name, t in self._tables.items() if t}
+
+    @classmethod
+    def load(cls, data: Mapping[str, Iterable[Mapping[str, Any]]]) -> ErpState:
+        state = cls()
+        for table, rows in data.items():
+            for row in rows:
+                state.set_row(table, row)
+        return state
+
+    def iter_rows(self) -> Iterator[tuple[str, ErpRow]]:
+        for name, t in self._tables.items():
+            for r in t.values():
+                yield name, r
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _table(self, table: str) -> dict[Key, ErpRow]:
+        t = self._tables.get(table)
+        if t is None:
+            raise UnknownTable(table)
+        return t
+
+    @staticmethod
+    def _key_from(table: str, row: Mapping[str, Any]) -> Key | None:
+        pk = ROW_MODELS[table].primary_key
+        if not all(c in row and row[c] is not None for c in pk):
+            return None
+        return normalize_key(table, tuple(row[c] for c in pk))
+
+    def _delete_key(self, change: RowChange) -> Key:
+        if change.key:
+            return normalize_key(change.table, change.key)
+        if change.before is not None:
+            key = self._key_from(change.table, change.before)
+            if key is not None:
+                return key
+        raise ValueError(f"delete of erp.{change.table} names no key")
+
+    def _put(self, table: str, t: dict[Key, ErpRow], row: ErpRow) -> set[Root]:
+        key = row.key
+        old = t.get(key)
+        if old is not None and old == row:
+            return set()
+        if old is not None:
+            self._unindex(old)
+        t[key] = row
+        self._index(row)
+        return self._affected(table, old, row)
+
+    def _remove(self, table: str, t: dict[Key, ErpRow], key: Key) -> set[Root]:
+        old = t.pop(key, None)
+        if old is None:
+            return set()
+        self._unindex(old)
+        return self._affected(table, old, None)
+
+    def _index(self, row: ErpRow) -> None:
+        if isinstance(row, PropertyRow):
+            self.properties_by_mandant.add(row.mandant_no, row.property_id)
+        elif isinstance(row, BuildingRow):
+            self.buildings_by_property.add(row.property_id, row.building_id)
+        elif isinstance(row, UnitRow):
+            self.units_by_property.add(row.property_id, row.unit_id)
+            self.units_by_building.add(row.building_id, row.unit_id)
+        elif isinstance(row, ContractRow):
+            self.contracts_by_unit.add(row.unit_id, row.contract_id)
+            self.contracts_by_person.add(row.person_id, row.contract_id)
+        elif isinstance(row, ContractPartyRow):
+            self.parties_by_contract.add(row.contract_id, row.person_id)
+            self.parties_by_person.add(row.person_id, row.contract_id)
+        elif isinstance(row, PersonRow):
+            self.persons_by_type.add(row.person_type_code, row.person_id)
+
+    def _unindex(self, row: ErpRow) -> None:
+        if isinstance(row, PropertyRow):
+            self.properties_by_mandant.discard(row.mandant_no, row.property_id)
+        elif isinstance(row, BuildingRow):
+            self.buildings_by_property.discard(row.property_id, row.building_id)
+        elif isinstance(row, UnitRow):
+            self.units_by_property.discard(row.property_id, row.unit_id)
+            self.units_by_building.discard(row.building_id, row.unit_id)
+        elif isinstance(row, ContractRow):
+            self.contracts_by_unit.discard(row.unit_id, row.contract_id)
+            self.contracts_by_person.discard(row.person_id, row.contract_id)
+        elif isinstance(row, ContractPartyRow):
+            self.parties_by_contract.discard(row.contract_id, row.person_id)
+            self.parties_by_person.discard(row.person_id, row.contract_id)
+        elif isinstance(row, PersonRow):
+            self.persons_by_type.discard(row.person_type_code, row.person_id)
+
+    # --- dependencies ---------------------------------------------------------------------
+    # What each root reads (see rules.py):
+    #   PropertyRoot: property, its mandant, its buildings.
+    #   UnitRoot:     unit, its property (+ mandant), its building, its contracts, the
+    #                 main party and the parties of each contract.
+    #   PersonRoot:   person; every contract naming them (as main party or party) with
+    #                 that contract's unit, property, mandant and main party.
+    # The functions below return, for a changed row, every root that reads it.
+
+    def _affected(self, table: str, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        fn = _AFFECTED.get(table)
+        return fn(self, old, new) if fn is not None else set()
+
+    def persons_of_contract(self, contract_id: int) -> set[int]:
+        """Main party and every contract party of a contract (ids, rows may be absent)."""
+        out = set(self.parties_by_contract.of(contract_id))
+        c = self.contract(contract_id)
+        if c is not None:
+            out.add(c.person_id)
+        return out
+
+    def add_unit_dependants(self, unit_id: int, roots: set[Root], *, persons: bool) -> None:
+        roots.add(UnitRoot(unit_id))
+        if persons:
+            for cid in self.contracts_by_unit.of(unit_id):
+                for pid in self.persons_of_contract(cid):
+                    roots.add(PersonRoot(pid))
+
+    def add_property_dependants(self, property_id: int, roots: set[Root]) -> None:
+        roots.add(PropertyRoot(property_id))
+        for uid in self.units_by_property.of(property_id):
+            self.add_unit_dependants(uid, roots, persons=True)
+
+    def _aff_mandant(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        roots: set[Root] = set()
+        if (old is None) == (new is None):  # renamed: the name is in no document
+            return roots
+        row = cast(MandantRow, old or new)
+        for pid in self.properties_by_mandant.of(row.mandant_no):
+            self.add_property_dependants(pid, roots)
+        return roots
+
+    def _aff_property(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        row = cast(PropertyRow, old or new)
+        if not _changed(old, new, _PROPERTY_STRUCTURAL):
+            return {PropertyRoot(row.property_id)}
+        roots: set[Root] = set()
+        self.add_property_dependants(row.property_id, roots)
+        return roots
+
+    def _aff_building(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        o, n = cast(BuildingRow | None, old), cast(BuildingRow | None, new)
+        roots: set[Root] = set()
+        for b in (o, n):
+            if b is not None:
+                roots.add(PropertyRoot(b.property_id))
+        if _changed(o, n, _BUILDING_ADDRESS):
+            bid = (o or n).building_id  # type: ignore[union-attr]
+            for uid in self.units_by_building.of(bid):
+                roots.add(UnitRoot(uid))
+        return roots
+
+    def _aff_unit(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        row = cast(UnitRow, old or new)
+        roots: set[Root] = set()
+        self.add_unit_dependants(row.unit_id, roots, persons=_changed(old, new, _UNIT_STRUCTURAL))
+        return roots
+
+    def _aff_contract(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        o, n = cast(ContractRow | None, old), cast(ContractRow | None, new)
+        roots: set[Root] = set()
+        for c in (o, n):
+            if c is not None:
+                roots.add(UnitRoot(c.unit_id))
+        if _changed(o, n, _CONTRACT_FOR_PERSONS):
+            for c in (o, n):
+                if c is not None:
+                    roots.add(PersonRoot(c.person_id))
+            cid = (o or n).contract_id  # type: ignore[union-attr]
+            for pid in self.parties_by_contract.of(cid):
+                roots.add(PersonRoot(pid))
+        return roots
+
+    def _aff_contract_party(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        row = cast(ContractPartyRow, old or new)
+        roots: set[Root] = {PersonRoot(row.person_id)}
+        c = self.contract(row.contract_id)
+        if c is not None:
+            roots.add(UnitRoot(c.unit_id))
+        return roots
+
+    def _aff_person(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        o, n = cast(PersonRow | None, old), cast(PersonRow | None, new)
+        row = cast(PersonRow, o or n)
+        pid = row.person_id
+        roots: set[Root] = {PersonRoot(pid)}
+        present = (o is not None, n is not None)
+        email = (o is not None and o.has_email, n is not None and n.has_email)
+        anon = (o is not None and o.is_anonymized, n is not None and n.is_anonymized)
+        number = (o.person_no if o else None, n.person_no if n else None)
+        if present[0] == present[1] and email[0] == email[1] and anon[0] == anon[1] and number[0] == number[1]:
+            return roots  # contact fields only: nothing outside the contact document changes
+        for cid in self.contracts_by_person.of(pid):
+            c = self.contract(cid)
+            if c is not None:
+                roots.add(UnitRoot(c.unit_id))
+            # the main party decides whether the contract is synced (R07, R11), and with
+            # it whether its other parties are
+            for other in self.parties_by_contract.of(cid):
+                roots.add(PersonRoot(other))
+        for cid in self.parties_by_person.of(pid):
+            c = self.contract(cid)
+            if c is not None:
+                roots.add(UnitRoot(c.unit_id))
+        return roots
+
+    def _aff_person_type(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        # R06 hook: the person type will decide portal access; today no document reads it.
+        if (old is None) == (new is None):
+            return set()
+        row = cast(PersonTypeRow, old or new)
+        return {PersonRoot(pid) for pid in self.persons_by_type.of(row.person_type_code)}
+
+
+_AFFECTED = {
+    "mandant": ErpState._aff_mandant,
+    "property": ErpState._aff_property,
+    "building": ErpState._aff_building,
+    "unit": ErpState._aff_unit,
+    "contract": ErpState._aff_contract,
+    "contract_party": ErpState._aff_contract_party,
+    "person": ErpState._aff_person,
+    "person_type": ErpState._aff_person_type,
+}
