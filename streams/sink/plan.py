@@ -174,7 +174,12 @@ def build_phase(kind: PhaseKind, commands: Iterable[PlannedCommand]) -> ImportPh
         if kind == "upsert":
             if cmd.document is None:
                 raise ValueError(f"upsert of {cmd.entity} {cmd.reference_id} has no document")
-            tree.place(cmd, {**cmd.document, "id": cmd.reference_id})
+            item = {**cmd.document, "id": cmd.reference_id}
+            if cmd.entity == "contact":
+                # Full state includes "not archived": a contact archived by an earlier delete
+                # that did not go through becomes active again when it is upserted.
+                item[contract.ARCHIVE_FLAG] = False
+            tree.place(cmd, item)
             targets[planned.index] = Target(planned.key, ancestors)
         elif kind == "delete":
             implied_by = [a for a in ancestors if a in deleted]
