@@ -1,0 +1,464 @@
+"""The casavi simulator: the subset of the casavi manager API (1.12.10) the bridge uses,
+as a Starlette app, with the behaviour of the real service that the bridge must cope with
+(token expiry, asynchronous import jobs, referential integrity, field validation, the
+10 MB limit, rate limiting) and faults that can be switched on through ``/_sim/``.
+
+``docs/casavi-simulator.md`` describes every endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from streams.casavi.import_contract import ARCHIVE_FLAG
+from streams.casavi.models import AuthRequest, EntityType, Job, JobCreated, JobResults
+from streams.simulator.auth import TOKEN_HEADER, Authenticator, legacy_request
+from streams.simulator.faults import FaultInjector, FaultRequest, RateLimiter
+from streams.simulator.importer import PARENT, apply_import, check_structure
+from streams.simulator.stats import Stats
+from streams.simulator.store import Store, Stored
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 25
+ADMIN_PREFIX = "/_sim/"
+PUBLIC = frozenset({"POST /authenticate"})
+
+
+class SimulatorConfig(BaseModel):
+    db_path: str = ":memory:"
+    credentials: dict[str, str] = Field(default_factory=lambda: {"demo-key": "demo-secret"})
+    token_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    rate_limit_per_minute: float = Field(default=0.0, ge=0)
+    job_processing_delay_s: float = Field(default=0.0, ge=0)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _error(status: int, code: str, message: str, details: list[dict[str, str]] | None = None,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class Simulator:
+    """State and behaviour behind the routes; ``app.state.simulator``."""
+
+    def __init__(self, config: SimulatorConfig, clock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = Store(config.db_path)
+        self.auth = Authenticator(self.store, config.credentials, config.token_ttl_s, clock)
+        self.faults = FaultInjector()
+        self.limiter = RateLimiter(config.rate_limit_per_minute)
+        self.stats = Stats()
+        self._last_job: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- import jobs ----------------------------------------------------------------
+
+    def submit(self, body: dict[str, Any]) -> str:
+        job_id = secrets.token_hex(12)
+        self.store.add_job(job_id, Job(id=job_id, progress=0.0, completed=False).model_dump(mode="json",
+                                                                                          by_alias=True), body)
+        self.schedule(job_id)
+        return job_id
+
+    def schedule(self, job_id: str) -> None:
+        """Process the job in the background; jobs are applied one after another, in order."""
+        task = asyncio.get_running_loop().create_task(self._process(job_id, self._last_job))
+        self._last_job = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, job_id: str, previous: asyncio.Task[None] | None) -> None:
+        if self.config.job_processing_delay_s:
+            await asyncio.sleep(self.config.job_processing_delay_s)
+        if previous is not None:
+            await asyncio.wait([previous])
+        payload = self.store.job_payload(job_id)
+        if payload is None:  # reset meanwhile
+            return
+        try:
+            results = apply_import(self.store, payload)
+        except Exception as exc:  # keep the queue going; the reason without data
+            log.error("import job %s could not be applied: %s", job_id, type(exc).__name__)
+            results = []
+        job = Job(id=job_id, progress=1.0, completed=True, completed_at=self.clock(),
+                  results=JobResults(items=results))
+        self.store.finish_job(job_id, job.model_dump(mode="json", by_alias=True))
+        self.stats.items(results)
+
+    def resume(self) -> None:
+        """Jobs accepted before a restart but not applied yet."""
+        for job_id in self.store.pending_jobs():
+            self.schedule(job_id)
+
+    async def drain(self) -> None:
+        """Wait until every accepted job is applied (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.stats.reset()
+        self.faults.clear()
+        self.limiter.reset()
+
+    # --- reading --------------------------------------------------------------------
+
+    def today_iso(self) -> str:
+        return self.clock().date().isoformat()
+
+    def contracts_of(self, unit_id: str, include_inactive: bool) -> list[dict[str, Any]]:
+        """A unit's contracts as casavi returns them: not those naming an archived contact
+        (changelog 1.5.1), and only active ones unless asked for inactive ones too."""
+        today = self.today_iso()
+        rows = []
+        for contract in self.store.children("contract", unit_id):
+            doc = contract.doc
+            if any(self._archived(party["contactId"]) for party in doc["contacts"]):
+                continue
+            active = (doc["startDate"] is None or doc["startDate"] <= today) and (
+                doc["endDate"] is None or doc["endDate"] >= today)
+            if active or include_inactive:
+                rows.append(doc)
+        return rows
+
+    def _archived(self, contact_id: str) -> bool:
+        contact = self.store.get("contact", contact_id)
+        return bool(contact and contact.doc.get(ARCHIVE_FLAG))
+
+    def unit_view(self, unit: Stored, include_inactive: bool) -> dict[str, Any]:
+        return {**unit.doc, "propertyId": unit.parent, "contracts": self.contracts_of(unit.id, include_inactive)}
+
+    def state(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every entity as stored, keyed by id; nested entities carry their parent's id."""
+        plural: dict[EntityType, str] = {"contact": "contacts", "property": "properties", "unit": "units",
+                                         "contract": "contracts"}
+        state: dict[str, dict[str, dict[str, Any]]] = {}
+        for entity, name in plural.items():
+            parent_key = f"{PARENT[entity]}Id" if entity in PARENT else None
+            state[name] = {
+                stored.id: {**stored.doc, parent_key: stored.parent} if parent_key else stored.doc
+                for stored in self.store.all(entity)
+            }
+        return state
+
+
+# --- the gate in front of every route ------------------------------------------------
+
+
+class Gate:
+    """Counts requests, then (casavi API only) injects faults, rate-limits, enforces the
+    body limit and checks the token, before the request reaches its route."""
+
+    def __init__(self, app: ASGIApp, sim: Simulator, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.sim = sim
+        self.routes = routes
+
+    def template(self, scope: Scope) -> str:
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match != Match.NONE and isinstance(route, Route):
+                return route.path
+        return "<unmatched>"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        sim = self.sim
+        method: str = scope["method"]
+        template = self.template(scope)
+        sim.stats.request(method, template)
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sim.stats.response(message["status"])
+            await send(message)
+
+        response = await self._check(scope, f"{method} {template}")
+        if response is not None:
+            await response(scope, receive, counting_send)
+            return
+        await self.app(scope, receive, counting_send)
+
+    async def _check(self, scope: Scope, key: str) -> Response | None:
+        sim = self.sim
+        fault = sim.faults.take(scope["path"])
+        if fault is not None:
+            if fault.delay_s:
+                await asyncio.sleep(fault.delay_s)
+            if fault.drop:
+                return _Dropped()
+            if fault.status is not None:
+                return _error(fault.status, "injected_fault", "fault injected by the simulator")
+        retry_after = sim.limiter.acquire()
+        if retry_after is not None:
+            return _error(429, "rate_limited", "too many requests", headers={"Retry-After": str(retry_after)})
+        length = Request(scope).headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > sim.config.max_file_bytes:
+            return _too_large(sim.config.max_file_bytes)
+        if key not in PUBLIC and not sim.auth.is_valid(Request(scope).headers.get(TOKEN_HEADER)):
+            return _error(401, "unauthorized", "missing, unknown or expired token; POST /authenticate")
+        return None
+
+
+class _Dropped(Response):
+    """Starts a response and ends the connection before its body: the client sees a
+    disconnect (the server logs that the response was not completed)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"64"), (b"content-type", b"application/json")]})
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return _error(413, "payload_too_large", f"request body exceeds {limit} bytes")
+
+
+# --- routes ----------------------------------------------------------------------------
+
+
+async def _read_json(request: Request, limit: int) -> object:
+    size = 0
+    chunks = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return json.loads(b"".join(chunks))
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _json_endpoint(fn: Callable[[Request, object], Awaitable[Response]]) -> Handler:
+    """Read the JSON body (size-limited) and hand it to ``fn``; 400/413 otherwise."""
+
+    async def endpoint(request: Request) -> Response:
+        sim: Simulator = request.app.state.simulator
+        try:
+            body = await _read_json(request, sim.config.max_file_bytes)
+        except BodyTooLarge:
+            return _too_large(sim.config.max_file_bytes)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "invalid_json", "the request body is not valid JSON")
+        return await fn(request, body)
+
+    return endpoint
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    return [{"path": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors(include_input=False, include_url=False)]
+
+
+async def authenticate(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    if not isinstance(body, dict):
+        return _error(400, "invalid_request", "the body must be a JSON object {key, secret}")
+    try:
+        auth_request = AuthRequest.model_validate(legacy_request(body), strict=True)
+    except ValidationError as exc:
+        return _error(400, "invalid_request", "key and secret are required strings", _validation_details(exc))
+    granted = sim.auth.authenticate(auth_request)
+    if granted is None:
+        return _error(401, "unauthorized", "unknown key or wrong secret")
+    return JSONResponse(granted.model_dump(mode="json", by_alias=True))
+
+
+async def import_(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    problems = check_structure(body)
+    if problems:
+        return _error(400, "invalid_import", "the import request is malformed",
+                      [{"path": p.path, "message": p.message} for p in problems])
+    assert isinstance(body, dict)
+    job_id = sim.submit(body)
+    return JSONResponse(JobCreated(jobId=job_id).model_dump(by_alias=True))
+
+
+async def get_job(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    job = sim.store.job(request.path_params["id"])
+    if job is None:
+        return _error(404, "not_found", "no such job")
+    return JSONResponse(job)
+
+
+def _page(request: Request, first: int) -> int | None:
+    raw = request.query_params.get("page")
+    if raw is None:
+        return first
+    try:
+        page = int(raw)
+    except ValueError:
+        return None
+    return page if page >= first else None
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "false").lower() in {"1", "true", "yes"}
+
+
+def _bad_page() -> JSONResponse:
+    return _error(400, "invalid_request", "page must be a non-negative integer (1-based for this list)")
+
+
+async def list_properties(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    page = _page(request, 1)
+    if page is None:
+        return _bad_page()
+    rows = [stored.doc for stored in sim.store.all("property")]
+    return JSONResponse({"count": len(rows), "page": page, "pageCount": math.ceil(len(rows) / PAGE_SIZE),
+                         "rows": rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]})
+
+
+async def get_property(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    stored = sim.store.get("property", request.path_params["id"])
+    if stored is None:
+        return _error(404, "not_found", "no such property")
+    return JSONResponse(stored.doc)
+
+
+async def property_units(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    property_id = request.path_params["id"]
+    if not sim.store.exists("property", property_id):
+        return _error(404, "not_found", "no such property")
+    page = _page(request, 0)
+    if page is None:
+        return _bad_page()
+    include_inactive = _flag(request, "includeInactiveContracts")
+    units = sim.store.children("unit", property_id)
+    rows = [sim.unit_view(unit, include_inactive) for unit in units[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]]
+    return JSONResponse({"rows": rows, "pageCount": math.ceil(len(units) / PAGE_SIZE), "page": page})
+
+
+async def get_unit(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    stored = sim.store.get("unit", request.path_params["id"])
+    if stored is None:
+        return _error(404, "not_found", "no such unit")
+    return JSONResponse(sim.unit_view(stored, include_inactive=True))
+
+
+async def list_contacts(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    page = _page(request, 1)
+    if page is None:
+        return _bad_page()
+    rows = [stored.doc for stored in sim.store.all("contact") if not stored.doc.get(ARCHIVE_FLAG)]
+    return JSONResponse(rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
+
+
+async def get_contact(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    stored = sim.store.get("contact", request.path_params["id"])
+    if stored is None:
+        return _error(404, "not_found", "no such contact")
+    return JSONResponse(stored.doc)
+
+
+# --- admin (/_sim/, no token) ------------------------------------------------------------
+
+
+async def add_fault(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    try:
+        fault = FaultRequest.model_validate(body)
+    except ValidationError as exc:
+        return _error(400, "invalid_request", "invalid fault", _validation_details(exc))
+    if fault.expire_tokens:
+        sim.auth.expire_all()
+    sim.faults.add(fault)
+    return JSONResponse({"pending": sim.faults.pending()})
+
+
+async def list_faults(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return JSONResponse({"pending": sim.faults.pending()})
+
+
+async def clear_faults(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    sim.faults.clear()
+    return JSONResponse({"pending": []})
+
+
+async def get_state(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return JSONResponse(sim.state())
+
+
+async def get_stats(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return JSONResponse({**sim.stats.snapshot(), "entities": sim.store.counts()})
+
+
+async def reset(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    sim.reset()
+    return JSONResponse({"reset": True})
+
+
+def create_app(config: SimulatorConfig, *, clock: Callable[[], datetime] | None = None) -> Starlette:
+    """The simulator as an ASGI app; ``clock`` (UTC) replaces the wall clock in tests."""
+    sim = Simulator(config, clock or (lambda: datetime.now(UTC)))
+    routes: list[BaseRoute] = [
+        Route("/authenticate", _json_endpoint(authenticate), methods=["POST"]),
+        Route("/import", _json_endpoint(import_), methods=["POST"]),
+        Route("/jobs/{id}", get_job, methods=["GET"]),
+        Route("/properties", list_properties, methods=["GET"]),
+        Route("/properties/{id}", get_property, methods=["GET"]),
+        Route("/properties/{id}/units", property_units, methods=["GET"]),
+        Route("/units/{id}", get_unit, methods=["GET"]),
+        Route("/contacts", list_contacts, methods=["GET"]),
+        Route("/contacts/{id}", get_contact, methods=["GET"]),
+        Route("/_sim/faults", _json_endpoint(add_fault), methods=["POST"]),
+        Route("/_sim/faults", list_faults, methods=["GET"]),
+        Route("/_sim/faults", clear_faults, methods=["DELETE"]),
+        Route("/_sim/state", get_state, methods=["GET"]),
+        Route("/_sim/stats", get_stats, methods=["GET"]),
+        Route("/_sim/reset", reset, methods=["POST"]),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sim.resume()
+        try:
+            yield
+        finally:
+            await sim.drain()
+            sim.store.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.simulator = sim
+    app.add_middleware(Gate, sim=sim, routes=routes)
+    return app

@@ -1,0 +1,266 @@
+"""How the casavi simulator applies ``POST /import``: exactly the rules of
+``streams.casavi.import_contract``, against a ``Store``, without HTTP.
+
+Two stages:
+
+* ``check_structure`` — the request's shape (a JSON object of lists of objects, every
+  item with a non-empty string ``id``, ``delete`` a boolean, nested lists as lists).
+  Problems here reject the whole request (HTTP 400), naming the field path.
+* ``apply_import`` — every item on its own, in the contract's order; an item that
+  breaks a rule fails with an error code, the others go on.
+
+Error messages name fields, entities and reference ids, never the values sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from streams.casavi.import_contract import ARCHIVE_FLAG, DELETE_FLAG, NESTED_LISTS, is_container
+from streams.casavi.models import DOCUMENT_TYPES, EntityType, ImportItemResult
+from streams.simulator.store import Store
+
+MISSING_REFERENCE = "MISSING_REFERENCE"
+INVALID_FIELD = "INVALID_FIELD"
+CONTACT_NOT_ARCHIVED = "CONTACT_NOT_ARCHIVED"
+CONTACT_IN_USE = "CONTACT_IN_USE"
+
+# The import body's lists: the entity their items are, or None for lists the simulator
+# accepts but does not apply (responsibilities: staff are not simulated).
+TOP_LEVEL: dict[str, EntityType | None] = {"contacts": "contact", "properties": "property", "responsibilities": None}
+
+# The parent an entity is nested under (rule 2), derived from the contract's nesting.
+PARENT: dict[EntityType, EntityType] = {
+    nested[1]: parent for parent, nested in NESTED_LISTS.items() if nested is not None
+}
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MAX_PROBLEMS = 20
+
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A structural problem of an import request: where, and what is wrong (no values)."""
+
+    path: str
+    message: str
+
+
+def check_structure(body: object) -> list[Problem]:
+    """The request-level checks; an empty list means the request is well-formed."""
+    problems: list[Problem] = []
+    if not isinstance(body, dict):
+        return [Problem("", "the import body must be a JSON object")]
+    for key in body:
+        if key not in TOP_LEVEL:
+            problems.append(Problem(str(key), f"unknown list; expected one of {', '.join(TOP_LEVEL)}"))
+    for key, entity in TOP_LEVEL.items():
+        value = body.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            problems.append(Problem(key, "must be an array"))
+            continue
+        for index, item in enumerate(value):
+            path = f"{key}[{index}]"
+            if entity is None:
+                if not isinstance(item, dict):
+                    problems.append(Problem(path, "must be an object"))
+            else:
+                _check_item(entity, item, path, problems)
+    return problems[:_MAX_PROBLEMS]
+
+
+def _check_item(entity: EntityType, item: object, path: str, problems: list[Problem]) -> None:
+    if not isinstance(item, dict):
+        problems.append(Problem(path, "must be an object"))
+        return
+    reference_id = item.get("id")
+    if not isinstance(reference_id, str) or not reference_id:
+        problems.append(Problem(f"{path}.id", "must be a non-empty string"))
+    if DELETE_FLAG in item and not isinstance(item[DELETE_FLAG], bool):
+        problems.append(Problem(f"{path}.{DELETE_FLAG}", "must be a boolean"))
+    nested = NESTED_LISTS[entity]
+    if nested is None:
+        return
+    name, child = nested
+    children = item.get(name)
+    if children is None:
+        return
+    if not isinstance(children, list):
+        problems.append(Problem(f"{path}.{name}", "must be an array"))
+        return
+    for index, child_item in enumerate(children):
+        _check_item(child, child_item, f"{path}.{name}[{index}]", problems)
+
+
+def plan(body: Mapping[str, Any]) -> list[tuple[EntityType, str | None, Item]]:
+    """The items in the order they are applied (rule 7): contacts, properties, then
+    every unit, then every contract — each with the id of the item it is nested in."""
+    level: list[tuple[EntityType, str | None, Item]] = []
+    for key, entity in TOP_LEVEL.items():
+        if entity is not None:
+            level.extend((entity, None, item) for item in body.get(key) or [])
+    ordered: list[tuple[EntityType, str | None, Item]] = []
+    while level:
+        ordered.extend(level)
+        next_level: list[tuple[EntityType, str | None, Item]] = []
+        for entity, _, item in level:
+            nested = NESTED_LISTS[entity]
+            if nested is not None:
+                name, child = nested
+                next_level.extend((child, item["id"], child_item) for child_item in item.get(name) or [])
+        level = next_level
+    return ordered
+
+
+def apply_import(store: Store, body: Mapping[str, Any]) -> list[ImportItemResult]:
+    """Apply a well-formed import (see ``check_structure``); one result per item."""
+    with store.transaction():
+        return [_apply_item(store, entity, parent, item) for entity, parent, item in plan(body)]
+
+
+def _result(entity: EntityType, reference_id: str, status: Any, code: str | None = None,
+            error: str | None = None) -> ImportItemResult:
+    return ImportItemResult(entity=entity, id=reference_id, status=status, error_code=code, error=error)
+
+
+def _apply_item(store: Store, entity: EntityType, parent: str | None, item: Item) -> ImportItemResult:
+    reference_id: str = item["id"]
+    if item.get(DELETE_FLAG) is True:
+        return _delete(store, entity, reference_id)
+    if is_container(item, entity):
+        if store.exists(entity, reference_id):
+            return _result(entity, reference_id, "unchanged")
+        return _result(entity, reference_id, "failed", MISSING_REFERENCE, f"{entity} {reference_id} does not exist")
+
+    current = store.get(entity, reference_id)
+    fields = {key: value for key, value in item.items() if key not in _control_keys(entity)}
+    archived: object = None
+    if entity == "contact":
+        archived = fields.pop(ARCHIVE_FLAG, None)
+        if archived is not None and not isinstance(archived, bool):
+            return _result(entity, reference_id, "failed", INVALID_FIELD, f"{ARCHIVE_FLAG}: must be a boolean")
+        if current is None and archived is True and not fields:
+            return _result(entity, reference_id, "absent")  # archiving what is not there: nothing to do
+
+    if parent is not None and not store.exists(PARENT[entity], parent):
+        return _result(entity, reference_id, "failed", MISSING_REFERENCE, f"{PARENT[entity]} {parent} does not exist")
+
+    stored_doc = {k: v for k, v in current.doc.items() if k != ARCHIVE_FLAG} if current else _NULLS[entity]
+    candidate = {**stored_doc, **fields, "id": reference_id}
+    try:
+        doc = DOCUMENT_TYPES[entity].model_validate_json(json.dumps(candidate), strict=True).wire()
+    except ValidationError as exc:
+        return _result(entity, reference_id, "failed", INVALID_FIELD, _describe(exc))
+    problem = _check_fields(entity, doc)
+    if problem:
+        return _result(entity, reference_id, "failed", INVALID_FIELD, problem)
+
+    refs: list[tuple[EntityType, str]] = []
+    if entity == "contract":
+        refs = [("contact", party["contactId"]) for party in doc["contacts"]]
+        missing = sorted({target_id for _, target_id in refs if not store.exists("contact", target_id)})
+        if missing:
+            return _result(entity, reference_id, "failed", MISSING_REFERENCE,
+                           f"contact {', '.join(missing)} does not exist")
+
+    was_archived = bool(current and current.doc.get(ARCHIVE_FLAG))
+    if entity == "contact":
+        doc[ARCHIVE_FLAG] = was_archived if archived is None else archived
+    if current is None:
+        status = "created"
+    elif current.doc == doc and current.parent == parent:
+        status = "unchanged"
+    elif entity == "contact" and doc[ARCHIVE_FLAG] and not was_archived:
+        status = "archived"
+    else:
+        status = "updated"
+    if status != "unchanged":
+        store.put(entity, reference_id, parent, doc, refs)
+    return _result(entity, reference_id, status)
+
+
+def _delete(store: Store, entity: EntityType, reference_id: str) -> ImportItemResult:
+    current = store.get(entity, reference_id)
+    if current is None:
+        return _result(entity, reference_id, "absent")
+    if entity == "contact":
+        if not current.doc.get(ARCHIVE_FLAG):
+            return _result(entity, reference_id, "failed", CONTACT_NOT_ARCHIVED,
+                           f"contact {reference_id} must be archived before it is deleted")
+        users = [ref_id for ref_entity, ref_id in store.referrers("contact", reference_id) if ref_entity == "contract"]
+        if users:
+            return _result(entity, reference_id, "failed", CONTACT_IN_USE,
+                           f"contact {reference_id} is named by contract {', '.join(users)}")
+    _delete_tree(store, entity, reference_id)
+    return _result(entity, reference_id, "deleted")
+
+
+def _delete_tree(store: Store, entity: EntityType, reference_id: str) -> None:
+    """Delete an entity and what is nested under it (rule 4)."""
+    nested = NESTED_LISTS[entity]
+    if nested is not None:
+        _, child = nested
+        for stored in store.children(child, reference_id):
+            _delete_tree(store, child, stored.id)
+    store.delete(entity, reference_id)
+
+
+def _control_keys(entity: EntityType) -> set[str]:
+    nested = NESTED_LISTS[entity]
+    return {DELETE_FLAG} | ({nested[0]} if nested else set())
+
+
+def _check_fields(entity: EntityType, doc: Mapping[str, Any]) -> str | None:
+    """Checks beyond the wire model's types."""
+    if entity == "contact" and doc.get("email") is not None and not _EMAIL.match(doc["email"]):
+        return "email: not an e-mail address"
+    if entity == "property":
+        address_ids = [address["id"] for address in doc["addresses"]]
+        if any(not address_id for address_id in address_ids):
+            return "addresses[].id: must be a non-empty string"
+        if len(set(address_ids)) != len(address_ids):
+            return "addresses[].id: must be unique within the property"
+    if entity == "contract" and any(not party["contactId"] for party in doc["contacts"]):
+        return "contacts[].contactId: must be a non-empty string"
+    return None
+
+
+def _describe(exc: ValidationError) -> str:
+    """The fields that failed and why — pydantic's messages without the input values."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False)[:5]:
+        path = ""
+        for loc in error["loc"]:
+            path += f"[{loc}]" if isinstance(loc, int) else (f".{loc}" if path else str(loc))
+        parts.append(f"{path or 'item'}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def _nullable_required(entity: EntityType) -> dict[str, Any]:
+    """A new entity starts with every nullable field null (rule 1: absent = null on create);
+    fields that may not be null must be sent."""
+    nulls: dict[str, Any] = {}
+    for name, field in DOCUMENT_TYPES[entity].model_fields.items():
+        if field.is_required() and _allows_none(field.annotation):
+            nulls[field.alias or name] = None
+    return nulls
+
+
+def _allows_none(annotation: object) -> bool:
+    origin = typing.get_origin(annotation)
+    return (origin is typing.Union or origin is types.UnionType) and type(None) in typing.get_args(annotation)
+
+
+_NULLS: dict[EntityType, dict[str, Any]] = {entity: _nullable_required(entity) for entity in DOCUMENT_TYPES}
