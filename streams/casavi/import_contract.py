@@ -6,10 +6,14 @@ simulator, which enforces exactly these rules) assume:
 
 1. **Upsert by reference id.** An item creates or updates the entity with its ``id``.
    Fields absent from an item are left unchanged; a field sent as ``null`` is cleared.
-   The bridge always sends every field, so an upsert sets the full state.
+   The bridge always sends every field, so an upsert sets the full state. An item whose
+   resulting entity does not satisfy its wire model (``models``: a required field missing,
+   a wrong type, an invalid e-mail) fails with ``INVALID_FIELD``.
 2. **Nesting.** ``properties[].units[].contracts[]``. A parent item that carries only
    ``id`` and a nested list is a *container*: it names an existing parent (or one
-   created earlier in the same import) and changes none of its fields.
+   created earlier in the same import) and changes none of its fields. Its result is
+   ``unchanged``, or ``absent`` when that parent does not exist: then its nested upserts
+   fail on their own (rule 6) and its nested deletes still apply (rule 3).
 3. **Delete.** ``{"id": …, "delete": true}`` (as documented for documents) deletes an
    entity. Deleting an entity that does not exist succeeds (status ``absent``), so
    deletes are idempotent.
@@ -17,7 +21,10 @@ simulator, which enforces exactly these rules) assume:
    contracts (and documents).
 5. **Contacts.** A contact must be archived (``"archived": true``) before it is deleted
    (an earlier item of the same import counts), and a contact still named by a
-   contract cannot be deleted.
+   contract cannot be deleted (``CONTACT_NOT_ARCHIVED``, ``CONTACT_IN_USE``).
+   ``archived`` is a field like any other (rule 1): absent leaves it as it is, ``false``
+   makes the contact active again. Archiving reports ``archived``; archiving a contact
+   that does not exist reports ``absent``.
 6. **Referential integrity.** A unit needs its property, a contract its unit and every
    contact it names; otherwise the item fails with ``MISSING_REFERENCE``.
 7. **Order inside one import.** Items are applied in this order: ``contacts`` (in list

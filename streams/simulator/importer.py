@@ -140,9 +140,7 @@ def _apply_item(store: Store, entity: EntityType, parent: str | None, item: Item
     if item.get(DELETE_FLAG) is True:
         return _delete(store, entity, reference_id)
     if is_container(item, entity):
-        if store.exists(entity, reference_id):
-            return _result(entity, reference_id, "unchanged")
-        return _result(entity, reference_id, "failed", MISSING_REFERENCE, f"{entity} {reference_id} does not exist")
+        return _result(entity, reference_id, "unchanged" if store.exists(entity, reference_id) else "absent")
 
     current = store.get(entity, reference_id)
     fields = {key: value for key, value in item.items() if key not in _control_keys(entity)}
