@@ -131,7 +131,9 @@ def to_decimal(value: Any) -> Decimal:
         try:
             d = Decimal(value)
         except InvalidOperation:
-            raise BadValue("expected decimal string") from None
+            raise BadValue(
+                "expected decimal string (a schemaless event needs decimal.handling.mode=string or double)"
+            ) from None
         if not d.is_finite():
             raise BadValue("non-finite decimal")
         return d
