@@ -103,7 +103,7 @@ class TokenBucket:
                 await self._sleep((1.0 - self._tokens) / self._rate)
 
 
-_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
+_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,63}$")
 
 
 def _error_code(response: httpx.Response) -> str:
@@ -133,6 +133,7 @@ class CasaviClient:
         rng: random.Random | None = None,
         backoff: Backoff | None = None,
         stop: asyncio.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         system = settings.active
@@ -143,7 +144,7 @@ class CasaviClient:
         self._rng = rng or random.Random()
         self._backoff = backoff or Backoff(max_retries=settings.max_retries)
         self._bucket = TokenBucket(settings.requests_per_minute / 60.0,
-                                   capacity=settings.requests_per_minute / 60.0, sleep=sleep)
+                                   capacity=settings.requests_per_minute / 60.0, clock=clock, sleep=sleep)
         self._stop = stop
         self._token: str | None = None
         self._token_valid_until = datetime.min.replace(tzinfo=timezone.utc)
