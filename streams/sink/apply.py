@@ -56,7 +56,7 @@ class BatchResult:
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|«[^»]*»|„[^“”]*[“”]")
-_SAFE_WORD = re.compile(r"^(?:[a-z][A-Za-z_]*|[A-Z][A-Z0-9_]+)[.,:;()]*$")
+_SAFE_WORD = re.compile(r"^(?:[a-z][A-Za-z_]*|[A-Z][A-Z_]+)[.,:;()]*$")
 
 
 def safe_text(message: str | None, limit: int = 160) -> str:

@@ -1,0 +1,244 @@
+"""apply_batch and the runner's batch step against the casavi simulator (no Kafka)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from streams.casavi.models import Contact, Contract, ContractParty, Property, Unit
+from streams.commands.model import CasaviCommand, DeadLetter, encode
+from streams.settings import BridgeSettings, CasaviSettings
+from streams.simulator.app import SimulatorConfig, create_app
+from streams.sink.apply import Sourced, apply_batch, safe_text
+from streams.sink.client import CasaviClient
+from streams.sink.policy import Backoff
+from streams.sink.runner import SinkRunner
+
+BASE = "http://casavi.test"
+
+
+def contact(ref: str, email: str | None = "erika@example.org") -> CasaviCommand:
+    doc = Contact(id=ref, salutation=None, title=None, first_name="Erika", last_name="Muster", company=None,
+                  email=email, telephone=None, mobile=None, street=None, postal_code=None, city=None,
+                  country=None).wire()
+    return CasaviCommand.upsert("contact", ref, doc)
+
+
+def prop(ref: str) -> CasaviCommand:
+    doc = Property(id=ref, number=ref, name="Haus", group=None, management_start=None, street=None,
+                   postal_code=None, city=None, country=None).wire()
+    return CasaviCommand.upsert("property", ref, doc)
+
+
+def unit(ref: str, prop_ref: str) -> CasaviCommand:
+    doc = Unit(id=ref, number=ref, name=None, address=None, purpose=None, area=None, floor=None, rooms=None,
+               start_date=None, end_date=None, current_contract_start=None, current_contract_end=None).wire()
+    return CasaviCommand.upsert("unit", ref, doc, parent_ids=(prop_ref,))
+
+
+def contract(ref: str, prop_ref: str, unit_ref: str, *contacts: str) -> CasaviCommand:
+    doc = Contract(id=ref, number=ref, type="TENANT",
+                   contacts=[ContractParty(contact_id=c, role="MAIN") for c in contacts],
+                   start_date=None, end_date=None, rent=None, deposit=None).wire()
+    return CasaviCommand.upsert("contract", ref, doc, parent_ids=(prop_ref, unit_ref))
+
+
+def sourced(*commands: CasaviCommand, start: int = 0, partition: int = 0) -> list[Sourced]:
+    return [Sourced(c, "casavi.commands", partition, start + i) for i, c in enumerate(commands)]
+
+
+@dataclass
+class Sim:
+    admin: httpx.AsyncClient
+    client: CasaviClient
+
+    async def state(self) -> dict[str, dict[str, Any]]:
+        data: dict[str, dict[str, Any]] = (await self.admin.get("/_sim/state")).json()
+        return data
+
+
+async def _no_sleep(seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Sim]:
+    app = create_app(SimulatorConfig(db_path=":memory:"))
+    s = CasaviSettings(requests_per_minute=600_000, job_poll_interval_s=0.01, job_timeout_s=10)
+    s = s.model_copy(update={"test": s.test.model_copy(update={"url": BASE})})
+    async with (httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as admin,
+                CasaviClient(s, transport=httpx.ASGITransport(app=app), sleep=_no_sleep,
+                             backoff=Backoff(base_s=0.01, cap_s=0.02, max_retries=2, exhausted_s=0.02)) as client):
+        yield Sim(admin, client)
+
+
+async def test_r20_r13_one_batch_of_upserts_then_deletes(sim: Sim) -> None:
+    ups = sourced(contract("C1", "P1", "U1", "K1"), unit("U1", "P1"), contact("K1"), prop("P1"), unit("U2", "P1"))
+    result = await apply_batch(sim.client, ups)
+    assert not result.failed and len(result.applied) == 5 and result.imports == 1
+    state = await sim.state()
+    assert set(state["contacts"]) == {"K1"} and set(state["properties"]) == {"P1"}
+    assert set(state["units"]) == {"U1", "U2"} and set(state["contracts"]) == {"C1"}
+
+    # Contract and contact deleted in one batch: the contact only after the contract is gone.
+    dels = sourced(CasaviCommand.delete("contact", "K1"), CasaviCommand.delete("contract", "C1", ("P1", "U1")),
+                   CasaviCommand.delete("unit", "U2", ("P1",)), start=5)
+    result = await apply_batch(sim.client, dels)
+    assert not result.failed and len(result.applied) == 3 and result.imports == 2
+    state = await sim.state()
+    assert state["contacts"] == {} and state["contracts"] == {} and set(state["units"]) == {"U1"}
+
+    # Deleting the property cascades; the implied unit delete is not sent, and repeating is harmless.
+    for start in (8, 10):
+        result = await apply_batch(sim.client, sourced(CasaviCommand.delete("unit", "U1", ("P1",)),
+                                                       CasaviCommand.delete("property", "P1"), start=start))
+        assert not result.failed and len(result.applied) == 2
+    assert await sim.state() == {"contacts": {}, "properties": {}, "units": {}, "contracts": {}}
+
+
+async def test_superseded_commands_are_applied_with_the_last(sim: Sim) -> None:
+    batch = sourced(contact("K1", email="old@example.org"), contact("K1", email="new@example.org"))
+    result = await apply_batch(sim.client, batch)
+    assert {s.offset for s in result.applied} == {0, 1}
+    assert (await sim.state())["contacts"]["K1"]["email"] == "new@example.org"
+
+
+async def test_failed_item_names_no_personal_data(sim: Sim) -> None:
+    batch = sourced(contact("K1", email="Erika Muster at home"), contact("K2"))
+    result = await apply_batch(sim.client, batch)
+    (failure,) = result.failed
+    assert failure.source.offset == 0 and failure.error_code == "INVALID_FIELD"
+    letter = failure.dead_letter(at_ms=1)
+    assert letter.stage == "sink" and letter.reference_id == "K1" and letter.offset == 0
+    dumped = letter.model_dump_json()
+    assert "Erika" not in dumped and "Muster" not in dumped and "home" not in dumped
+    assert "email" in letter.reason
+    assert [s.offset for s in result.applied] == [1]
+
+
+async def test_missing_parent_fails_the_nested_commands(sim: Sim) -> None:
+    result = await apply_batch(sim.client, sourced(unit("U1", "P-absent"), contract("C1", "P-absent", "U1", "K1")))
+    assert sorted(f.error_code for f in result.failed) == ["MISSING_REFERENCE", "MISSING_REFERENCE"]
+
+
+async def test_400_is_bisected_to_the_bad_command(sim: Sim) -> None:
+    bad = CasaviCommand.upsert("contact", "", {"id": ""})  # casavi rejects the whole request
+    batch = sourced(contact("K1"), contact("K2"), bad, contact("K3"), prop("P1"))
+    result = await apply_batch(sim.client, batch)
+    assert [f.source.offset for f in result.failed] == [2]
+    assert result.failed[0].error_code == "invalid_import"
+    assert sorted(s.offset for s in result.applied) == [0, 1, 3, 4]
+    assert result.bisections >= 2
+    state = await sim.state()
+    assert set(state["contacts"]) == {"K1", "K2", "K3"} and set(state["properties"]) == {"P1"}
+
+
+def test_safe_text_keeps_field_names_and_drops_values() -> None:
+    assert safe_text("email: not an e-mail address") == "email: not an address"
+    assert safe_text("lastName 'Müller' is too long") == "lastName is too long"
+    assert safe_text("Max Mustermann max@example.org +49 170 1234567 DE89370400440532013000") == ""
+    assert safe_text(None) == ""
+
+
+# --- the runner's batch step with fake Kafka clients ------------------------------------------
+
+@dataclass(frozen=True)
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class FakeConsumer:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.commits: list[dict[tuple[str, int], int]] = []
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+    async def getmany(self, *partitions: Any, timeout_ms: int = 0, max_records: int | None = None
+                      ) -> Mapping[Any, Sequence[Any]]:
+        return {}
+
+    async def commit(self, offsets: Mapping[Any, int] | None = None) -> None:
+        assert offsets is not None
+        self.events.append("commit")
+        self.commits.append({(tp.topic, tp.partition): o for tp, o in offsets.items()})
+
+    def assignment(self) -> set[Any]:
+        from aiokafka import TopicPartition
+        return {TopicPartition("casavi.commands", 0), TopicPartition("casavi.commands", 1)}
+
+    def highwater(self, partition: Any) -> int | None:
+        return 100
+
+
+class FakeProducer:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+    async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Any:
+        self.events.append("dlq")
+        self.sent.append((topic, key, value))
+
+
+def rec(partition: int, offset: int, command: CasaviCommand | None, raw: bytes | None = None) -> Rec:
+    return Rec("casavi.commands", partition, offset, command.reference_id.encode() if command else b"k",
+               encode(command) if command else raw)
+
+
+async def test_runner_dead_letters_before_it_commits(sim: Sim, tmp_path: Path) -> None:
+    events: list[str] = []
+    consumer, producer = FakeConsumer(events), FakeProducer(events)
+    runner = SinkRunner(BridgeSettings(), sim.client, consumer=consumer, producer=producer,
+                        status_path=tmp_path / "sink-status.json")
+    await runner.process([rec(0, 10, contact("K1")), rec(0, 11, None, raw=b"\xff\x00garbage"),
+                          rec(0, 12, contact("K2", email="not valid"))])
+    assert events == ["dlq", "dlq", "commit"]
+    letters = [DeadLetter.model_validate_json(v or b"") for _, _, v in producer.sent]
+    assert [(d.offset, d.error_code) for d in letters] == [(11, "UNDECODABLE"), (12, "INVALID_FIELD")]
+    assert all(topic == "casavi.dlq" for topic, _, _ in producer.sent)
+    assert consumer.commits == [{("casavi.commands", 0): 13}]
+    status = json.loads((tmp_path / "sink-status.json").read_text())
+    assert status["batches"] == 1 and status["commands"] == 2 and status["applied"] == 1
+    assert status["dead_lettered"] == 2 and status["imports"] == 1 and status["lag"] == 87
+    assert status["last_commit_at"] is not None and status["polls"] >= 1 and status["system"] == "test"
+
+
+async def test_r20_unit_read_before_its_property_from_another_partition(sim: Sim, tmp_path: Path) -> None:
+    events: list[str] = []
+    consumer, producer = FakeConsumer(events), FakeProducer(events)
+    runner = SinkRunner(BridgeSettings(), sim.client, consumer=consumer, producer=producer,
+                        status_path=tmp_path / "sink-status.json", defer_retry_s=0.0)
+    await runner.process([rec(1, 5, unit("U1", "P1"))])
+    # Not dead-lettered: kept, and partition 1's offset stays at it.
+    assert producer.sent == [] and runner.stats.deferred == 1
+    assert consumer.commits[-1] == {("casavi.commands", 1): 5}
+    await runner.process([rec(0, 7, prop("P1"))])
+    assert producer.sent == [] and runner.stats.deferred == 0
+    assert consumer.commits[-1] == {("casavi.commands", 0): 8, ("casavi.commands", 1): 6}
+    assert set((await sim.state())["units"]) == {"U1"}
+
+
+async def test_deferred_command_is_dead_lettered_after_the_limit(sim: Sim, tmp_path: Path) -> None:
+    consumer, producer = FakeConsumer([]), FakeProducer([])
+    runner = SinkRunner(BridgeSettings(), sim.client, consumer=consumer, producer=producer,
+                        status_path=tmp_path / "s.json", defer_limit_s=0.0)
+    await runner.process([rec(0, 3, unit("U1", "P-never"))])
+    (letter,) = [DeadLetter.model_validate_json(v or b"") for _, _, v in producer.sent]
+    assert letter.error_code == "MISSING_REFERENCE" and letter.reference_id == "U1"
+    assert consumer.commits[-1] == {("casavi.commands", 0): 4}
