@@ -242,3 +242,21 @@ async def test_deferred_command_is_dead_lettered_after_the_limit(sim: Sim, tmp_p
     (letter,) = [DeadLetter.model_validate_json(v or b"") for _, _, v in producer.sent]
     assert letter.error_code == "MISSING_REFERENCE" and letter.reference_id == "U1"
     assert consumer.commits[-1] == {("casavi.commands", 0): 4}
+
+
+async def test_stop_finishes_and_commits_the_current_batch(sim: Sim, tmp_path: Path) -> None:
+    events: list[str] = []
+    stop = asyncio.Event()
+
+    class OneBatch(FakeConsumer):
+        async def getmany(self, *partitions: Any, timeout_ms: int = 0, max_records: int | None = None
+                          ) -> Mapping[Any, Sequence[Any]]:
+            stop.set()  # SIGTERM arrives while the batch is being read
+            return {"tp": [rec(0, 0, contact("K1"))]}
+
+    consumer = OneBatch(events)
+    runner = SinkRunner(BridgeSettings(), sim.client, consumer=consumer, producer=FakeProducer(events),
+                        status_path=tmp_path / "s.json", stop_event=stop)
+    await asyncio.wait_for(runner.run(), timeout=10)
+    assert consumer.commits == [{("casavi.commands", 0): 1}]
+    assert set((await sim.state())["contacts"]) == {"K1"}
