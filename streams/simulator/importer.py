@@ -143,7 +143,7 @@ def _apply_item(store: Store, entity: EntityType, parent: str | None, item: Item
         return _result(entity, reference_id, "unchanged" if store.exists(entity, reference_id) else "absent")
 
     current = store.get(entity, reference_id)
-    fields = {key: value for key, value in item.items() if key not in _control_keys(entity)}
+    fields = {key: value for key, value in item.items() if key not in _control_keys(entity) and key != "id"}
     archived: object = None
     if entity == "contact":
         archived = fields.pop(ARCHIVE_FLAG, None)
