@@ -10,6 +10,7 @@ import base64
 import json
 from datetime import date, datetime
 from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 
 from streams.cdc.model import Row
@@ -27,7 +28,7 @@ def _tag(value: Any) -> Any:
     return value
 
 
-_UNTAG = {
+_UNTAG: dict[str, Callable[[Any], Any]] = {
     "$dec": Decimal,
     "$dt": datetime.fromisoformat,
     "$date": date.fromisoformat,

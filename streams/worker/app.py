@@ -1,0 +1,180 @@
+"""The Faust application: CDC topics (raw bytes) -> state tables -> casavi commands.
+
+One agent, concurrency 1, reads every CDC topic and the tick topic in batches. For each
+batch it decodes, folds rows into the ``erp-rows`` table, projects the affected roots,
+diffs against the ``emitted`` table and sends commands to the outbound topic.
+
+Delivery order per batch (at-least-once, exactly-once effect):
+1. commands are produced and their delivery awaited,
+2. only then the ``emitted`` table records their content hashes,
+3. the batch's offsets are acknowledged when the batch is done.
+A crash between 1 and 2 re-sends commands on restart (casavi upserts are idempotent);
+a crash can never mark a command as emitted that did not reach the outbound topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Literal
+
+import faust
+from faust.streams import _current_event  # table writes inside a take_events batch need it
+
+from streams.cdc.decode import decode
+from streams.cdc.model import KafkaPosition, MalformedEvent, RowChange, Tombstone
+from streams.commands.model import CasaviCommand, DeadLetter, encode
+from streams.settings import BridgeSettings
+from streams.worker.processor import Processor
+from streams.worker.rowcodec import dumps_row, loads_row, parse_row_key
+from streams.worker.status import WorkerStatus
+from streams.worker.topics import cdc_topics
+
+log = logging.getLogger(__name__)
+
+RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+def _broker_url(bootstrap_servers: str) -> str:
+    return ";".join(f"kafka://{h.strip()}" for h in bootstrap_servers.split(",") if h.strip())
+
+
+def build_app(settings: BridgeSettings, batch_size: int = 1000, batch_within_s: float = 0.2,
+              tick_interval_s: float = 3600.0) -> faust.App:
+    kafka = settings.kafka
+    app = faust.App(
+        kafka.worker_app_id,
+        broker=_broker_url(kafka.bootstrap_servers),
+        store=kafka.store,
+        datadir=str(settings.stack.home / "state" / "worker"),
+        topic_partitions=1,
+        topic_replication_factor=1,
+        web_enabled=False,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        table_standby_replicas=0,
+    )
+    names = cdc_topics(kafka)
+    table_of_topic = {topic: table for table, topic in names.items()}
+    source = app.topic(*names.values(), kafka.ticks_topic, **RAW)
+    ticks = app.topic(kafka.ticks_topic, **RAW)
+    commands_topic = app.topic(kafka.commands_topic, **RAW)
+    dlq_topic = app.topic(kafka.dlq_topic, **RAW)
+    rows = app.Table("erp-rows", key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                     partitions=1)
+    emitted = app.Table("emitted", key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                        partitions=1)
+    status = WorkerStatus(settings.stack.home / "state" / "worker-status.json")
+    processor = Processor(settings.sync)
+    loaded = asyncio.Event()
+
+    def load_state() -> None:
+        """Rebuild the in-memory state and indexes from the recovered tables."""
+        started = time.monotonic()
+        for key, value in rows.items():
+            table, pk = parse_row_key(key if isinstance(key, str) else key.decode())
+            processor.load_row(table, pk, loads_row(value))
+        for ref, value in emitted.items():
+            processor.load_emitted(ref if isinstance(ref, str) else ref.decode(), json.loads(value))
+        processor.finish_loading()
+        loaded.set()
+        log.info("state loaded: %d rows, %d emitted entities in %.1fs",
+                 processor.row_count, processor.emitted_count, time.monotonic() - started)
+
+    async def send_all(commands: Sequence[CasaviCommand]) -> None:
+        """Produce and await delivery; Kafka being away is transient: retry until it is back."""
+        delay = 0.5
+        while True:
+            try:
+                futures = [await commands_topic.send(key=c.reference_id.encode(), value=encode(c)) for c in commands]
+                for fut in futures:
+                    await fut
+                return
+            except Exception as exc:  # noqa: BLE001 - the producer raises many kinds
+                log.warning("sending %d commands failed (%s); retrying in %.1fs", len(commands),
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def dead_letter(letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            fut = await dlq_topic.send(key=(letter.reference_id or letter.table or "").encode(),
+                                       value=letter.model_dump_json().encode())
+            await fut
+
+    @app.agent(source, concurrency=1)
+    async def process(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(batch_size, within=batch_within_s):  # type: ignore[attr-defined]
+            if not loaded.is_set():
+                load_state()
+            token = _current_event.set(weakref.ref(events[-1]))
+            try:
+                await _process_batch(events)
+            except Exception:  # noqa: BLE001 - never let one batch stop the stream
+                log.exception("batch of %d events failed; their positions go to the DLQ", len(events))
+                await dead_letter([_letter(e, "fold", "unexpected error while processing batch") for e in events])
+            finally:
+                _current_event.reset(token)
+
+    async def _process_batch(events: Sequence[faust.EventT[bytes]]) -> None:
+        changes: list[RowChange] = []
+        letters: list[DeadLetter] = []
+        tick_today: date | None = None  # a tick in the batch re-projects everything
+        for event in events:
+            msg = event.message
+            if msg.topic == kafka.ticks_topic:
+                tick_today = processor.today()
+                continue
+            try:
+                decoded = decode(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
+            except MalformedEvent as exc:
+                letters.append(_letter(event, "decode", exc.reason, table=table_of_topic.get(msg.topic)))
+                continue
+            if isinstance(decoded, Tombstone):
+                continue
+            changes.append(decoded)
+        step = processor.fold(changes)
+        for key, row in step.row_writes:
+            if row is None:
+                rows.pop(key, None)
+            else:
+                rows[key] = dumps_row(row)
+        letters.extend(step.dead_letters)
+        if tick_today is not None:
+            commands = processor.reproject_all()
+        else:
+            commands = processor.project(step.roots, step.newest_source_ts_ms)
+        if commands:
+            await send_all(commands)
+            for ref, entry in processor.emitted_writes(commands):
+                if entry is None:
+                    emitted.pop(ref, None)
+                else:
+                    emitted[ref] = json.dumps(entry).encode()
+        if letters:
+            await dead_letter(letters)
+        status.record_batch(events=len(events), changes=len(changes), commands=len(commands),
+                            dead_letters=len(letters), source_ts_ms=step.newest_source_ts_ms)
+
+    @app.timer(interval=tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        """Time-driven rules (R09 grace period, contract start) fire without an ERP change."""
+        await ticks.send(value=json.dumps({"at": time.time()}).encode())
+
+    app.bridge_processor = processor  # type: ignore[attr-defined]  # for tests and status
+    return app
+
+
+def _letter(event: faust.EventT[bytes], stage: Literal["decode", "fold"], reason: str, table: str | None = None) -> DeadLetter:
+    msg = event.message
+    return DeadLetter(stage=stage, reason=reason, topic=msg.topic, partition=msg.partition,
+                      offset=msg.offset, table=table, at_ms=int(time.time() * 1000))
+
+
+__all__ = ["build_app", "KafkaPosition"]
