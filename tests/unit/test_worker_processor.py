@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from streams.commands.model import CasaviCommand
 from streams.projection.project import project_all
+from streams.projection.roots import UnitRoot
 from streams.projection.sample import change, delete, random_dataset
 from streams.settings import SyncSettings
 from streams.worker.processor import Processor
@@ -96,8 +97,8 @@ def test_r13_row_delete_emits_delete() -> None:
     ds = random_dataset(2, properties=2, units_per_property=2, today=TODAY)
     proc = Processor(_config())
     held, _, _ = _run(proc, ds.changes(), batch=100)
-    synced_units = {c.document["number"]: c.reference_id for k, c in held.items() if c.entity == "unit"}
-    unit = next(r for t, r in ds.all() if t == "unit" and r["unit_no"] in synced_units)
+    unit = next(r for t, r in ds.all() if t == "unit"
+                and any(s.startswith("unit:") for s in proc.emitted.owned(UnitRoot(r["unit_id"]))))
     step = proc.fold([delete("unit", unit)])
     commands = proc.project(step.roots)
     _apply(held, commands)
