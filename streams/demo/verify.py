@@ -1,0 +1,74 @@
+"""Does casavi hold what the projection says? Reads the ERP (PostgreSQL) and casavi's state.
+
+``expected_from_db`` projects the ERP tables as they are now; ``compare`` lists what casavi
+lacks, has too much, or holds differently — by reference id only, never by content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from psycopg import sql
+
+from streams.erp.rows import ROW_MODELS
+from streams.erp.schema import ERP_SCHEMA
+from streams.projection.model import Desired
+from streams.projection.project import project_all
+from streams.projection.state import ErpState
+from streams.settings import SyncSettings
+
+SIM_KINDS = {"contact": "contacts", "property": "properties", "unit": "units", "contract": "contracts"}
+
+
+def load_state(conn: Any) -> ErpState:
+    state = ErpState()
+    with conn.cursor() as cur:
+        for table in ROW_MODELS:
+            cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(ERP_SCHEMA, table)))
+            names = [d.name for d in cur.description]
+            for values in cur.fetchall():
+                state.set_row(table, dict(zip(names, values, strict=True)))
+    return state
+
+
+def expected_from_db(conn: Any, sync: SyncSettings, today: date) -> dict[str, Desired]:
+    return project_all(load_state(conn), sync, today)
+
+
+@dataclass
+class Comparison:
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    different: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def equal(self) -> bool:
+        return not (self.missing or self.extra or self.different)
+
+    def summary(self) -> str:
+        return (f"missing {len(self.missing)}, extra {len(self.extra)}, different {len(self.different)}"
+                f" (first: {(self.missing + self.extra + self.different)[:3]})")
+
+
+def compare(expected: dict[str, Desired], casavi_state: dict[str, dict[str, dict[str, Any]]]) -> Comparison:
+    """``casavi_state`` as the simulator's ``GET /_sim/state`` returns it."""
+    result = Comparison()
+    held: dict[str, dict[str, Any]] = {}
+    for entity, kind in SIM_KINDS.items():
+        docs = casavi_state.get(kind, {})
+        for ref, stored in docs.items():
+            if entity == "contact" and stored.get("archived"):
+                continue
+            held[f"{entity}:{ref}"] = stored
+        result.counts[entity] = sum(1 for k in held if k.startswith(entity + ":"))
+    for key, desired in expected.items():
+        found = held.get(key)
+        if found is None:
+            result.missing.append(key)
+        elif any(found.get(f) != v for f, v in desired.document.items()):
+            result.different.append(key)
+    result.extra = sorted(set(held) - set(expected))
+    return result
