@@ -124,25 +124,37 @@ _SCHEMA_HEAD = b'{"schema":'
 _PAYLOAD_SEP = b',"payload":'
 
 
+_known_schemas: dict[bytes, Any] = {}
+
+
 def _split_envelope(value: bytes) -> tuple[bytes, Any] | None:
     """Fast path for the JSON converter's compact ``{"schema":S,"payload":P}``.
 
-    Returns the raw bytes of S (parsed at most once per distinct schema, see
-    ``_raw_plans``) and P parsed. Safe: S is only used if it parses as one complete
-    JSON value on its own, and P only if it parses as one complete value up to the
-    final ``}`` — so the separator found was the envelope's own. Anything else (pretty
-    printed, other key order) returns None and takes the general path.
+    Returns the raw bytes of S (parsed once per distinct schema and remembered) and P
+    parsed. Safe: S is only accepted if it parses as one complete JSON value on its own,
+    and P only if it parses as one complete value up to the final ``}`` — so the
+    separator found was the envelope's own. Anything else (pretty printed, other key
+    order, extra keys) returns None and takes the general path.
     """
     if not value.startswith(_SCHEMA_HEAD) or not value.endswith(b"}"):
         return None
     i = value.find(_PAYLOAD_SEP)
     if i < 0:
         return None
+    schema_raw = value[len(_SCHEMA_HEAD):i]
+    if schema_raw not in _known_schemas:
+        try:
+            schema = json.loads(schema_raw)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            return None
+        if len(_known_schemas) > 1000:  # schemas evolve rarely; bound memory anyway
+            _known_schemas.clear()
+        _known_schemas[schema_raw] = schema
     try:
         payload = json.loads(value[i + len(_PAYLOAD_SEP):-1])
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+    except ValueError:
         return None
-    return value[len(_SCHEMA_HEAD):i], payload
+    return schema_raw, payload
 
 
 def _decode(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> RowChange | Tombstone:
@@ -363,7 +375,7 @@ def _raw_plans(table: Table, schema_raw: bytes) -> tuple[Plan, Plan]:
     cache_key = (table.name, schema_raw)
     plans = _raw_cache.get(cache_key)
     if plans is None:
-        schema = _loads(schema_raw, "schema")
+        schema = _known_schemas[schema_raw] if schema_raw in _known_schemas else _loads(schema_raw, "schema")
         plans = _envelope_plans(table, schema) if schema is not None else (_kind_plan(table.name),) * 2
         if len(_raw_cache) > 1000:
             _raw_cache.clear()

@@ -173,3 +173,10 @@ def test_schema_with_payload_key_inside_falls_back_safely() -> None:
     assert raw.find(b',"payload":') < raw.find(b'"payload":{"before"')
     out = decode(TOPIC, 0, 0, None, raw)
     assert out.table == "person"
+
+
+def test_envelope_with_extra_keys_still_decodes() -> None:
+    v = person_value()
+    raw = b'{"schema":' + dumps(v["schema"]) + b',"extra":1,"payload":' + dumps(v["payload"]) + b"}"
+    out = decode(TOPIC, 0, 0, None, raw)
+    assert out.table == "person"
