@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,6 +41,8 @@ PUBLIC = frozenset({"POST /authenticate"})
 
 
 class SimulatorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     db_path: str = ":memory:"
     credentials: dict[str, str] = Field(default_factory=lambda: {"demo-key": "demo-secret"})
     token_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0)
@@ -218,20 +220,21 @@ class Gate:
         retry_after = sim.limiter.acquire()
         if retry_after is not None:
             return _error(429, "rate_limited", "too many requests", headers={"Retry-After": str(retry_after)})
-        length = Request(scope).headers.get("content-length")
+        headers = Request(scope).headers
+        length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > sim.config.max_file_bytes:
             return _too_large(sim.config.max_file_bytes)
-        if key not in PUBLIC and not sim.auth.is_valid(Request(scope).headers.get(TOKEN_HEADER)):
+        if key not in PUBLIC and not sim.auth.is_valid(headers.get(TOKEN_HEADER)):
             return _error(401, "unauthorized", "missing, unknown or expired token; POST /authenticate")
         return None
 
 
 class _Dropped(Response):
     """Starts a response and ends the connection before its body: the client sees a
-    disconnect (the server logs that the response was not completed)."""
+    disconnect (the server logs a 502 that was not completed)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
+        await send({"type": "http.response.start", "status": 502,
                     "headers": [(b"content-length", b"64"), (b"content-type", b"application/json")]})
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from streams.casavi.import_contract import ARCHIVE_FLAG, DELETE_FLAG, NESTED_LISTS, is_container
-from streams.casavi.models import DOCUMENT_TYPES, EntityType, ImportItemResult
+from streams.casavi.models import DOCUMENT_TYPES, EntityType, ImportItemResult, ItemStatus
 from streams.simulator.store import Store
 
 MISSING_REFERENCE = "MISSING_REFERENCE"
@@ -130,7 +130,7 @@ def apply_import(store: Store, body: Mapping[str, Any]) -> list[ImportItemResult
         return [_apply_item(store, entity, parent, item) for entity, parent, item in plan(body)]
 
 
-def _result(entity: EntityType, reference_id: str, status: Any, code: str | None = None,
+def _result(entity: EntityType, reference_id: str, status: ItemStatus, code: str | None = None,
             error: str | None = None) -> ImportItemResult:
     return ImportItemResult(entity=entity, id=reference_id, status=status, error_code=code, error=error)
 
@@ -176,6 +176,7 @@ def _apply_item(store: Store, entity: EntityType, parent: str | None, item: Item
     was_archived = bool(current and current.doc.get(ARCHIVE_FLAG))
     if entity == "contact":
         doc[ARCHIVE_FLAG] = was_archived if archived is None else archived
+    status: ItemStatus
     if current is None:
         status = "created"
     elif current.doc == doc and current.parent == parent:
