@@ -143,7 +143,7 @@ def _apply_item(store: Store, entity: EntityType, parent: str | None, item: Item
         return _result(entity, reference_id, "unchanged" if store.exists(entity, reference_id) else "absent")
 
     current = store.get(entity, reference_id)
-    fields = {key: value for key, value in item.items() if key not in _control_keys(entity) and key != "id"}
+    fields = {key: value for key, value in item.items() if key not in _control_keys(entity)}
     archived: object = None
     if entity == "contact":
         archived = fields.pop(ARCHIVE_FLAG, None)
@@ -217,8 +217,9 @@ def _delete_tree(store: Store, entity: EntityType, reference_id: str) -> None:
 
 
 def _control_keys(entity: EntityType) -> set[str]:
+    """Item keys that steer the import rather than set a field."""
     nested = NESTED_LISTS[entity]
-    return {DELETE_FLAG} | ({nested[0]} if nested else set())
+    return {"id", DELETE_FLAG} | ({nested[0]} if nested else set())
 
 
 def _check_fields(entity: EntityType, doc: Mapping[str, Any]) -> str | None:
