@@ -35,12 +35,12 @@ from pydantic import BaseModel
 
 from streams.cdc.model import KafkaPosition, MalformedEvent, Row, RowChange, SourcePosition, Tombstone
 from streams.cdc.topics import parse_cdc_topic, resolve_table, table_of_topic
-from streams.cdc.values import BadValue, Converter, converter, kind_converter
+from streams.cdc.values import BadValue, Converter, converter, kind_converter, to_str
 from streams.erp.schema import ERP_SCHEMA, TABLES, Table
 
 __all__ = ["UnknownTable", "decode"]
 
-Plan = tuple[tuple[str, Converter], ...]
+Plan = dict[str, Converter]  # column → converter; columns not in it are dropped
 
 _OPS = frozenset({"c", "u", "d", "r"})
 _EMPTY: Mapping[str, Any] = {}
@@ -321,7 +321,7 @@ _kind_plans: dict[str, Plan] = {}
 def _kind_plan(table: str) -> Plan:
     plan = _kind_plans.get(table)
     if plan is None:
-        plan = tuple((c.name, kind_converter(c.kind)) for c in TABLES[table].columns)
+        plan = {c.name: kind_converter(c.kind) for c in TABLES[table].columns}
         _kind_plans[table] = plan
     return plan
 
@@ -347,7 +347,7 @@ def _plan_for_schema(table: Table, struct: Any) -> Plan:
     if plan is not None:
         return plan
     kinds = {c.name: c.kind for c in table.columns}
-    steps: list[tuple[str, Converter]] = []
+    plan = {}
     for field, type_, name, scale in sig:
         if type(field) is not str or type(type_) is not str or (name is not None and type(name) is not str):
             _bad("invalid schema: field name/type is not a string")
@@ -359,8 +359,7 @@ def _plan_for_schema(table: Table, struct: Any) -> Plan:
                 scale = int(scale)
             except (TypeError, ValueError):
                 _bad(f"invalid schema: decimal scale of column {_safe_name(field)}")
-        steps.append((field, converter(type_, name, scale, kind)))
-    plan = tuple(steps)
+        plan[field] = converter(type_, name, scale, kind)
     if len(_plan_cache) > 10_000:  # schemas evolve rarely; bound memory anyway
         _plan_cache.clear()
     _plan_cache[cache_key] = plan
@@ -416,10 +415,14 @@ def _row(table: Table, data: Any, plan: Plan, which: str) -> Row | None:
     row: Row = {}
     name = ""
     try:
-        for name, conv in plan:
-            if name in data:
-                v = data[name]
-                row[name] = None if v is None else conv(v)
+        for name, v in data.items():
+            conv = plan.get(name)
+            if conv is None:
+                continue
+            if v is None or (conv is to_str and type(v) is str):  # the common cases, without a call
+                row[name] = v
+            else:
+                row[name] = conv(v)
     except BadValue as exc:
         _bad(f"column {table.name}.{name} ({which}): {exc}")
     return row
