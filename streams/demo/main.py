@@ -1,0 +1,156 @@
+"""``bridge demo``: the whole bridge on this machine with a generated housing company.
+
+1. ``bridge stack up`` (Kafka, Kafka Connect + Debezium, PostgreSQL)
+2. casavi simulator, worker and sink as child processes (logs under <stack home>/state/logs)
+3. a deterministic housing company loaded into PostgreSQL
+4. progress until casavi holds exactly the projection of the ERP, then a summary
+5. probe edits (latency from COMMIT to casavi) and a burst of live changes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from datetime import date
+from typing import Any
+
+import httpx
+import psycopg
+
+from streams.demo.generate import apply_changes, generate, live_changes, load
+from streams.demo.services import BridgeServices, wait_for
+from streams.demo.verify import Comparison, compare, expected_from_db
+from streams.projection.project import effective_today
+from streams.settings import BridgeSettings
+from streams.stack import postgres
+from streams.stack.commands import bring_up
+from streams.stack.kafka import bootstrap_servers
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run_env(settings: BridgeSettings, run_id: str) -> dict[str, str]:
+    """Environment for the bridge's processes: this run's own consumer groups and topics,
+    so every demo starts from a clean casavi and replays the CDC topics from the start."""
+    env = dict(os.environ)
+    env.update({
+        "BRIDGE_STACK__HOME": str(settings.stack.home),
+        "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers(settings.stack),
+        "BRIDGE_KAFKA__WORKER_APP_ID": f"casavi-bridge-{run_id}",
+        "BRIDGE_KAFKA__SINK_GROUP_ID": f"casavi-bridge-sink-{run_id}",
+        "BRIDGE_KAFKA__COMMANDS_TOPIC": f"casavi.commands.{run_id}",
+        "BRIDGE_KAFKA__DLQ_TOPIC": f"casavi.dlq.{run_id}",
+        "BRIDGE_KAFKA__TICKS_TOPIC": f"bridge.ticks.{run_id}",
+        "BRIDGE_CASAVI__REQUESTS_PER_MINUTE": env.get("BRIDGE_CASAVI__REQUESTS_PER_MINUTE", "6000"),
+    })
+    return env
+
+
+def sim_get(url: str, path: str) -> Any:
+    return httpx.get(f"{url}{path}", timeout=10).json()
+
+
+def wait_converged(conn: Any, services: BridgeServices, settings: BridgeSettings, today: date,
+                   timeout_s: float, progress: bool = True) -> Comparison:
+    expected = expected_from_db(conn, settings.sync, today)
+    want: dict[str, int] = {}
+    for key in expected:
+        entity = key.split(":", 1)[0]
+        want[entity] = want.get(entity, 0) + 1
+    last_line = ""
+
+    def converged() -> Comparison | None:
+        services.check()
+        result = compare(expected, sim_get(services.sim_url, "/_sim/state"))
+        nonlocal last_line
+        line = "  casavi: " + ", ".join(f"{e} {result.counts.get(e, 0)}/{n}" for e, n in sorted(want.items()))
+        if progress and line != last_line:
+            _say(line)
+            last_line = line
+        return result if result.equal else None
+
+    return wait_for(converged, timeout_s, "casavi equal to the projection", interval_s=2.0)
+
+
+def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
+    started = time.monotonic()
+    _say("1/5 local stack (Kafka, Kafka Connect + Debezium, PostgreSQL) ...")
+    bring_up(settings)
+    run_id = time.strftime("demo-%Y%m%d-%H%M%S")
+    log_dir = settings.stack.state_dir / "logs"
+    sim_db = settings.stack.state_dir / f"casavi-sim-{run_id}.sqlite"
+    services = BridgeServices(run_env(settings, run_id), log_dir, sim_db=sim_db)
+    today = effective_today(settings.sync)
+    try:
+        _say(f"2/5 casavi simulator on {services.sim_url}, worker, sink (logs in {log_dir}) ...")
+        services.start()
+        with psycopg.connect(postgres.conninfo(settings.stack), autocommit=True) as conn:
+            dataset = generate(args.seed, args.scale, today)
+            load_started = time.monotonic()
+            loaded = load(conn, dataset, replace=True)
+            _say(f"3/5 housing company loaded in {time.monotonic() - load_started:.1f}s: "
+                 + ", ".join(f"{t} {n}" for t, n in loaded.items() if n))
+            _say("4/5 streaming into casavi ...")
+            sync_started = time.monotonic()
+            wait_converged(conn, services, settings, today, timeout_s=1800)
+            sync_s = time.monotonic() - sync_started
+            stats = sim_get(services.sim_url, "/_sim/stats")
+            _say(f"    casavi equals the projection after {sync_s:.1f}s: "
+                 + ", ".join(f"{e} {n}" for e, n in sorted(stats.get("entities", {}).items())))
+            _say(f"    casavi calls: {sum(stats['requests'].values())} "
+                 f"({stats['write_calls']} imports, {stats['import_items']} items)")
+
+            _say("5/5 live changes ...")
+            latencies = probe_latencies(conn, services, dataset, n=20)
+            burst = live_changes(dataset, args.seed, 50, today)
+            burst_started = time.monotonic()
+            apply_changes(conn, burst)
+            wait_converged(conn, services, settings, today, timeout_s=300, progress=False)
+            events: dict[str, int] = {}
+            for ch in burst:
+                events[ch.event] = events.get(ch.event, 0) + 1
+            _say(f"    burst of {len(burst)} row changes ({', '.join(f'{k} {v}' for k, v in sorted(events.items()))})"
+                 f" in casavi after {time.monotonic() - burst_started:.1f}s")
+            q = statistics.quantiles(latencies, n=100, method="inclusive")
+            _say("")
+            _say("summary")
+            _say(f"  entities in casavi     {stats.get('entities')}")
+            _say(f"  casavi calls           {sum(stats['requests'].values())} for the initial load")
+            _say(f"  initial sync           {sync_s:.1f}s")
+            _say(f"  latency COMMIT->casavi p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms "
+                 f"({len(latencies)} probe edits)")
+            _say(f"  elapsed                {time.monotonic() - started:.1f}s")
+        if args.keep_running:
+            _say(f"running on; stop with Ctrl-C (simulator {services.sim_url})")
+            while True:
+                services.check()
+                time.sleep(5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        services.stop()
+    return 0
+
+
+def probe_latencies(conn: Any, services: BridgeServices, dataset: Any, n: int) -> list[float]:
+    """Edit the phone number of synced contacts one at a time; time COMMIT -> casavi."""
+    state = sim_get(services.sim_url, "/_sim/state")
+    contacts = sorted(ref for ref, c in state["contacts"].items() if not c.get("archived"))
+    person_by_no = {p["person_no"]: p["person_id"] for p in dataset.tables["person"]}
+    latencies: list[float] = []
+    for i, ref in enumerate(contacts[:n]):
+        phone = f"+49 30 {900000 + i}"
+        with conn.transaction():
+            conn.execute("UPDATE erp.person SET phone = %s WHERE person_id = %s", (phone, person_by_no[ref]))
+        committed = time.monotonic()
+
+        def arrived(ref: str = ref, phone: str = phone) -> bool:
+            return bool(sim_get(services.sim_url, "/_sim/state")["contacts"].get(ref, {}).get("telephone") == phone)
+
+        wait_for(arrived, 60, f"probe edit {i} in casavi", interval_s=0.02)
+        latencies.append(time.monotonic() - committed)
+    return latencies
