@@ -1,0 +1,103 @@
+"""What runs, and where: the ``bridge stack status`` report (human table or stable JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.erp.schema import ERP_SCHEMA, TABLES
+from streams.settings import BridgeSettings
+from streams.stack import connect, kafka, postgres, processes
+from streams.stack.paths import SERVICES, StackPaths
+from streams.stack.versions import DEBEZIUM_VERSION, KAFKA_VERSION, SCALA_VERSION
+
+PASSWORD_ENV = "BRIDGE_STACK__POSTGRES_PASSWORD"
+
+
+def cdc_topics(settings: BridgeSettings) -> dict[str, str]:
+    """CDC topic of every ERP table (Debezium PostgreSQL connector: <prefix>.<schema>.<table>)."""
+    prefix = settings.kafka.cdc_topic_prefix
+    return {name: f"{prefix}.{ERP_SCHEMA}.{name}" for name in TABLES}
+
+
+def _service_state(alive: bool, ready: bool) -> str:
+    if not alive:
+        return "stopped"
+    return "running" if ready else "starting"
+
+
+def collect(settings: BridgeSettings) -> dict[str, Any]:
+    """The status report. Keys and their meaning are part of the interface (docs/stack.md)."""
+    stack = settings.stack
+    paths = StackPaths.of(stack)
+    records = {s: processes.running(paths.pid_file(s)) for s in SERVICES}
+
+    kafka_alive = records["kafka"] is not None
+    connect_alive = records["connect"] is not None
+    pg_alive = records["postgres"] is not None
+    connectors = connect.connector_states(stack) if connect_alive else {}
+    services: dict[str, dict[str, Any]] = {
+        "kafka": {
+            "state": _service_state(kafka_alive, kafka_alive and kafka.probe(stack)),
+            "pid": records["kafka"].pid if records["kafka"] else None,
+            "bootstrap_servers": kafka.bootstrap_servers(stack),
+        },
+        "connect": {
+            "state": _service_state(connect_alive, connect_alive and connect.probe(stack) is not None),
+            "pid": records["connect"].pid if records["connect"] else None,
+            "url": connect.url(stack),
+            "connectors": connectors,
+        },
+        "postgres": {
+            "state": _service_state(pg_alive, pg_alive and postgres.probe(stack)),
+            "pid": records["postgres"].pid if records["postgres"] else None,
+            "dsn": postgres.dsn_without_password(stack),
+        },
+    }
+    states = {s["state"] for s in services.values()}
+    overall = "up" if states == {"running"} else "down" if states == {"stopped"} else "partial"
+    bin_dir = postgres.find_bin_dir()
+    return {
+        "state": overall,
+        "services": services,
+        "kafka_bootstrap_servers": kafka.bootstrap_servers(stack),
+        "connect_url": connect.url(stack),
+        "postgres_dsn": postgres.dsn_without_password(stack),
+        "postgres_password_env": PASSWORD_ENV,
+        "cdc_topics": cdc_topics(settings),
+        "versions": {
+            "kafka": KAFKA_VERSION,
+            "scala": SCALA_VERSION,
+            "debezium": DEBEZIUM_VERSION,
+            "postgres": postgres.version(bin_dir) if bin_dir else None,
+        },
+        "state_dir": str(paths.state_dir),
+        "log_dir": str(paths.log_dir),
+        "cache_dir": str(paths.cache_dir),
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    """The human-readable table."""
+    rows = [("SERVICE", "STATE", "PID", "ENDPOINT")]
+    services = report["services"]
+    endpoints = {
+        "kafka": services["kafka"]["bootstrap_servers"],
+        "connect": services["connect"]["url"],
+        "postgres": services["postgres"]["dsn"],
+    }
+    for name, info in services.items():
+        rows.append((name, info["state"], str(info["pid"] or "-"), endpoints[name]))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    for name, info in services["connect"]["connectors"].items():
+        tasks = ",".join(info["tasks"]) or "no tasks"
+        lines.append(f"connector {name}: {info['state']} (tasks: {tasks})")
+    lines.append(f"stack: {report['state']}   (password of {report['postgres_dsn']}: ${report['postgres_password_env']})")
+    topics = list(report["cdc_topics"].values())
+    lines.append(f"CDC topics: {len(topics)} ({topics[0]} ... {topics[-1]})")
+    versions = report["versions"]
+    lines.append(
+        f"versions: Kafka {versions['kafka']}, Debezium {versions['debezium']}, PostgreSQL {versions['postgres']}"
+    )
+    lines.append(f"state: {report['state_dir']}   logs: {report['log_dir']}")
+    return "\n".join(lines)
