@@ -1,0 +1,107 @@
+"""docker-compose.yml runs the same versions and connector settings as connect/ and the local stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.stack import versions
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def connector() -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads((REPO / "connect" / "sqlserver-connector.json").read_text())
+    return spec
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    assert isinstance(env, dict)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def test_images_match_pinned_versions(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["kafka"]["image"] == f"apache/kafka:{versions.KAFKA_VERSION}"
+    assert services["connect"]["image"] == f"quay.io/debezium/connect:{versions.DEBEZIUM_VERSION}"
+    assert services["sqlserver"]["image"] == "mcr.microsoft.com/mssql/server:2022-latest"
+    pom = (REPO / "connect" / "pom.xml").read_text()
+    assert f"<version.kafka>{versions.KAFKA_VERSION}</version.kafka>" in pom
+    assert f"<version.debezium>{versions.DEBEZIUM_VERSION}</version.debezium>" in pom
+
+
+def test_sqlserver_has_agent_and_init_job(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert _env(services["sqlserver"])["MSSQL_AGENT_ENABLED"] == "true"
+    init = services["sqlserver-init"]
+    assert "./connect/sqlserver:/sql:ro" in init["volumes"]
+    script = " ".join(init["command"])
+    assert script.index("/sql/erp_schema.sql") < script.index("/sql/enable_cdc.sql")
+    assert "CONNECTOR_PASSWORD" in script
+
+
+def test_registered_connector_is_the_sqlserver_config(compose: dict[str, Any], connector: dict[str, Any]) -> None:
+    register = compose["services"]["connect-register"]
+    assert "./connect/sqlserver-connector.json:/connector.json:ro" in register["volumes"]
+    assert "/connectors/%s/config" in "\n".join(register["command"]) and 'method="PUT"' in "\n".join(
+        register["command"]
+    )
+    assert register["depends_on"]["sqlserver-init"]["condition"] == "service_completed_successfully"
+
+
+def test_connect_worker_agrees_with_connector(compose: dict[str, Any], connector: dict[str, Any]) -> None:
+    env = _env(compose["services"]["connect"])
+    config = connector["config"]
+    assert env["KEY_CONVERTER"] == config["key.converter"]
+    assert env["VALUE_CONVERTER"] == config["value.converter"]
+    assert env["CONNECT_KEY_CONVERTER_SCHEMAS_ENABLE"] == config["key.converter.schemas.enable"]
+    assert env["CONNECT_VALUE_CONVERTER_SCHEMAS_ENABLE"] == config["value.converter.schemas.enable"]
+    assert env["CONNECT_CONFIG_PROVIDERS"] == "env"
+    # every ${env:NAME} of the connector config is set in the Connect container
+    for value in config.values():
+        if value.startswith("${env:"):
+            assert value[len("${env:"):-1] in env, value
+    assert env["ERP_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_bridge_reads_the_sqlserver_topics(compose: dict[str, Any], connector: dict[str, Any]) -> None:
+    config = connector["config"]
+    worker = _env(compose["services"]["worker"])
+    # SQL Server topics are <topic.prefix>.<database>.erp.<table>; the bridge appends .erp.<table>
+    assert worker["BRIDGE_KAFKA__CDC_TOPIC_PREFIX"] == f"{config['topic.prefix']}.{config['database.names']}"
+    assert worker["BRIDGE_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_kafka_is_single_node_kraft(compose: dict[str, Any]) -> None:
+    env = _env(compose["services"]["kafka"])
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "true"
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+
+
+def test_kafka_ui_wired_to_kafka_and_connect(compose: dict[str, Any]) -> None:
+    env = _env(compose["services"]["kafka-ui"])
+    assert env["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == "kafka:9092"
+    assert env["KAFKA_CLUSTERS_0_KAFKACONNECT_0_ADDRESS"] == "http://connect:8083"
+
+
+def test_bridge_services_use_the_image(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    commands = {name: services[name]["command"][:2] for name in ("worker", "sink", "sim")}
+    assert commands == {"worker": ["bridge", "worker"], "sink": ["bridge", "sink"], "sim": ["bridge", "sim"]}
+    assert services["sim"]["command"][2:4] == ["--host", "0.0.0.0"]
+    for name in ("worker", "sink", "sim"):
+        assert services[name]["build"]["dockerfile"] == "Dockerfile"
+    assert (REPO / "Dockerfile").exists()
