@@ -22,8 +22,10 @@ from streams.stack.waiting import wait_for
 
 log = logging.getLogger(__name__)
 # the probes' HTTP and Kafka clients are chatty at INFO
-for _noisy in ("httpx", "httpcore", "kafka"):
+for _noisy in ("httpx", "httpcore"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
+# a refused connection while waiting for the broker is expected, not an error
+logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 LOG_TAIL_LINES = 40
 STOP_TIMEOUT_S = 30.0
@@ -68,6 +70,13 @@ def bring_up(settings: BridgeSettings, *, register_connector: bool = True) -> di
     timeout = stack.ready_timeout_s
     started: dict[str, bool] = {}
     with processes.file_lock(paths.state_lock):
+        # every port of every service that is not running must be free before anything starts
+        ports = {"postgres": [stack.postgres_port], "kafka": [stack.kafka_port, stack.kafka_controller_port],
+                 "connect": [stack.connect_port]}
+        for service, service_ports in ports.items():
+            if processes.running(paths.pid_file(service)) is None:
+                for port in service_ports:
+                    ensure_free(service, stack.host, port)
         need_jvm = any(processes.running(paths.pid_file(s)) is None for s in ("kafka", "connect"))
         java = find_java() if need_jvm else None
         if need_jvm and artifacts.ensure_artifacts(paths):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,9 @@ def register(stack: StackSettings, name: str, config: dict[str, str]) -> bool:
     return True
 
 
-def wait_running(stack: StackSettings, name: str, timeout_s: float, still_alive: Any = None) -> None:
+def wait_running(
+    stack: StackSettings, name: str, timeout_s: float, still_alive: Callable[[], str | None] | None = None
+) -> None:
     """Wait until the connector and all its tasks are RUNNING; a FAILED one fails at once with its trace."""
 
     def check() -> bool | None:

@@ -44,7 +44,7 @@ def listener_of(port: int) -> str:
                         cmd = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode(
                             errors="replace"
                         )
-                        return f"pid {entry.name}: {cmd[:160].strip()}"
+                        return f"pid {entry.name}: {' '.join(cmd.split())[:160]}"
     return "a process not visible to this user"
 
 
