@@ -57,7 +57,9 @@ class KafkaSettings(BaseModel):
     ticks_topic: str = "bridge.ticks"
     worker_app_id: str = "casavi-bridge"
     sink_group_id: str = "casavi-bridge-sink"
-    store: str = Field(default="rocksdict://", description="Faust table store: rocksdict:// or memory://")
+    store: str = Field(
+        default="rocksdb://", description="Faust table store: rocksdb:// (RocksDB through rocksdict) or memory://"
+    )
 
 
 class CasaviSystem(BaseModel):
@@ -66,13 +68,19 @@ class CasaviSystem(BaseModel):
     secret: SecretStr = SecretStr("")
 
 
+class CasaviTestSystem(CasaviSystem):
+    """The test system; by default the local casavi simulator with its demo credentials."""
+
+    key: SecretStr = SecretStr("demo-key")
+    secret: SecretStr = SecretStr("demo-secret")
+
+
 class CasaviSettings(BaseModel):
     """casavi access (R22): one block per system, one switch chooses which is used."""
 
     system: Literal["production", "test"] = "test"
     production: CasaviSystem = Field(default_factory=CasaviSystem)
-    test: CasaviSystem = Field(default_factory=lambda: CasaviSystem(key=SecretStr("demo-key"),
-                                                                    secret=SecretStr("demo-secret")))
+    test: CasaviTestSystem = Field(default_factory=CasaviTestSystem)
     requests_per_minute: float = 80.0
     batch_size: int = Field(default=500, ge=1, le=5000)
     batch_wait_s: float = 1.0

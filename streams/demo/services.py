@@ -34,6 +34,8 @@ def wait_for(condition: Callable[[], T | None], timeout_s: float, what: str, int
             result = condition()
             if result:
                 return result
+        except ServiceFailed:
+            raise
         except Exception as exc:  # noqa: BLE001 - conditions probe services that may not be up yet
             last_exc = exc
         time.sleep(interval_s)

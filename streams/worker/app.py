@@ -47,11 +47,13 @@ def _broker_url(bootstrap_servers: str) -> str:
 def build_app(settings: BridgeSettings, batch_size: int = 1000, batch_within_s: float = 0.2,
               tick_interval_s: float = 3600.0) -> faust.App:
     kafka = settings.kafka
+    datadir = settings.stack.state_dir / "worker" / kafka.worker_app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         kafka.worker_app_id,
         broker=_broker_url(kafka.bootstrap_servers),
         store=kafka.store,
-        datadir=str(settings.stack.home / "state" / "worker"),
+        datadir=str(datadir),
         topic_partitions=1,
         topic_replication_factor=1,
         web_enabled=False,
@@ -59,6 +61,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 1000, batch_within_s: 
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         table_standby_replicas=0,
+        key_serializer="raw",
+        value_serializer="raw",
     )
     names = cdc_topics(kafka)
     table_of_topic = {topic: table for table, topic in names.items()}
@@ -66,10 +70,9 @@ def build_app(settings: BridgeSettings, batch_size: int = 1000, batch_within_s: 
     ticks = app.topic(kafka.ticks_topic, **RAW)
     commands_topic = app.topic(kafka.commands_topic, **RAW)
     dlq_topic = app.topic(kafka.dlq_topic, **RAW)
-    rows = app.Table("erp-rows", key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw",
-                     partitions=1)
-    emitted = app.Table("emitted", key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw",
-                        partitions=1)
+    # keys and values are raw bytes (app-wide serializers): rows as tagged JSON, see rowcodec
+    rows = app.Table("erp-rows", key_type=str, value_type=bytes, partitions=1)
+    emitted = app.Table("emitted", key_type=str, value_type=bytes, partitions=1)
     status = WorkerStatus(settings.stack.home / "state" / "worker-status.json")
     processor = Processor(settings.sync)
     loaded = asyncio.Event()

@@ -1,0 +1,211 @@
+"""The whole chain on the real stack: PostgreSQL -> Debezium -> Kafka -> worker -> sink ->
+casavi simulator. Every test ends with casavi equal to the projection of the ERP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from streams.demo.services import BridgeServices, wait_for
+from streams.demo.verify import compare, expected_from_db
+from streams.settings import BridgeSettings
+from streams.stack import postgres
+
+pytestmark = pytest.mark.integration
+
+TODAY = date.today()
+MANDANT = 7001
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Bridge:
+    def __init__(self, services: BridgeServices, settings: BridgeSettings, conn: Any, env: dict[str, str]) -> None:
+        self.services = services
+        self.settings = settings
+        self.conn = conn
+        self.env = env
+
+    def casavi(self) -> dict[str, Any]:
+        state: dict[str, Any] = httpx.get(f"{self.services.sim_url}/_sim/state", timeout=10).json()
+        return state
+
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = httpx.get(f"{self.services.sim_url}/_sim/stats", timeout=10).json()
+        return stats
+
+    def sql(self, statement: str, *params: Any) -> None:
+        with self.conn.transaction():
+            self.conn.execute(statement, params)
+
+    def wait_converged(self, timeout_s: float = 90) -> dict[str, Any]:
+        """Until casavi equals the projection of the ERP as it is now; returns casavi's state."""
+        expected = expected_from_db(self.conn, self.settings.sync, TODAY)
+        last: list[str] = []
+
+        def equal() -> dict[str, Any] | None:
+            self.services.check()
+            state = self.casavi()
+            result = compare(expected, state)
+            last[:] = [result.summary()]
+            return state if result.equal else None
+
+        try:
+            return wait_for(equal, timeout_s, "casavi equal to the projection", interval_s=0.3)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}: {last[0] if last else ''}\nworker log:\n{self.services.worker.tail()}"
+                                 f"\nsink log:\n{self.services.sink.tail()}") from None
+
+
+@pytest.fixture(scope="module")
+def chain(stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
+    settings = BridgeSettings()
+    run = uuid.uuid4().hex[:8]
+    env = dict(os.environ)
+    env.update({
+        "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": stack["kafka_bootstrap_servers"],
+        "BRIDGE_KAFKA__WORKER_APP_ID": f"e2e-{run}",
+        "BRIDGE_KAFKA__SINK_GROUP_ID": f"e2e-sink-{run}",
+        "BRIDGE_KAFKA__COMMANDS_TOPIC": f"casavi.commands.e2e-{run}",
+        "BRIDGE_KAFKA__DLQ_TOPIC": f"casavi.dlq.e2e-{run}",
+        "BRIDGE_KAFKA__TICKS_TOPIC": f"bridge.ticks.e2e-{run}",
+        "BRIDGE_CASAVI__REQUESTS_PER_MINUTE": "6000",
+        "BRIDGE_CASAVI__BATCH_WAIT_S": "0.2",
+        "BRIDGE_CASAVI__JOB_POLL_INTERVAL_S": "0.05",
+    })
+    tmp = tmp_path_factory.mktemp("e2e")
+    services = BridgeServices(env, Path(tmp), sim_port=_free_port(), sim_db=Path(tmp) / "casavi.sqlite")
+    with psycopg.connect(postgres.conninfo(settings.stack), autocommit=True) as conn:
+        chain = Bridge(services, settings, conn, env)
+        for pid in (801, 802):  # rows of an earlier run of this module
+            _delete_property(chain, pid)
+        services.start()
+        try:
+            yield chain
+        finally:
+            services.stop()
+
+
+def _insert_property(b: Bridge, pid: int, reverse: bool = False) -> None:
+    """A property with two buildings, three units, three persons and three contracts."""
+    start = TODAY - timedelta(days=400)
+    statements: list[tuple[str, tuple[Any, ...]]] = [
+        ("INSERT INTO erp.mandant (mandant_no, name) VALUES (%s, %s) ON CONFLICT DO NOTHING", (MANDANT, "E2E")),
+        ("INSERT INTO erp.property (property_id, mandant_no, property_no, name, property_group, street, postal_code,"
+         " city, country, management_start) VALUES (%s, %s, %s, 'Lindenhof', 'WEG', 'Lindenallee 1', '10115',"
+         " 'Berlin', 'DE', %s)", (pid, MANDANT, f"E{pid}", start)),
+        *[("INSERT INTO erp.building (building_id, property_id, street, house_no, postal_code, city)"
+           " VALUES (%s, %s, 'Lindenallee', %s, '10115', 'Berlin')", (pid * 10 + i, pid, str(i))) for i in (1, 2)],
+        *[("INSERT INTO erp.unit (unit_id, property_id, building_id, unit_no, name, usage, area, floor, rooms,"
+           " valid_from, is_phantom) VALUES (%s, %s, %s, %s, %s, 'RESIDENTIAL', 61.50, '2', 2.5, %s, false)",
+           (pid * 10 + i, pid, pid * 10 + 1 + i % 2, f"{i:04d}", f"Wohnung {i}", start)) for i in (1, 2, 3)],
+        *[("INSERT INTO erp.person (person_id, person_no, person_type_code, salutation, first_name, last_name,"
+           " email, phone) VALUES (%s, %s, 'TENANT', 'Frau', 'Erika', 'Muster', %s, '+49 30 1')",
+           (pid * 10 + i, f"E{pid}-{i}", f"mieter{pid}-{i}@example.org")) for i in (1, 2, 3)],
+        *[("INSERT INTO erp.contract (contract_id, contract_no, contract_type, property_id, unit_id, person_id,"
+           " start_date, rent_amount, deposit_amount) VALUES (%s, %s, 'TENANT', %s, %s, %s, %s, 612.40, 1800.00)",
+           (pid * 10 + i, f"V{i}", pid, pid * 10 + i, pid * 10 + i, start)) for i in (1, 2, 3)],
+    ]
+    for statement, params in (reversed(statements) if reverse else statements):
+        b.sql(statement, *params)
+
+
+def _delete_property(b: Bridge, pid: int) -> None:
+    for table, col in (("contract", "property_id"), ("unit", "property_id"), ("building", "property_id"),
+                       ("property", "property_id")):
+        b.sql(f"DELETE FROM erp.{table} WHERE {col} = %s", pid)
+    b.sql("DELETE FROM erp.person WHERE person_id BETWEEN %s AND %s", pid * 10, pid * 10 + 9)
+
+
+def test_r14_property_with_units_persons_contracts_reaches_casavi_as_projected(chain: Bridge) -> None:
+    _insert_property(chain, 801)
+    state = chain.wait_converged(timeout_s=180)
+    ref = f"{MANDANT}-E801"
+    assert state["properties"][ref]["name"] == "Lindenhof"
+    assert len(state["properties"][ref]["addresses"]) == 2
+    assert {f"{ref}-000{i}" for i in (1, 2, 3)} <= set(state["units"])
+    assert {f"{ref}-000{i}-V{i}" for i in (1, 2, 3)} <= set(state["contracts"])
+    assert {"E801-1", "E801-2", "E801-3"} <= set(state["contacts"])
+
+
+def test_changed_email_is_updated(chain: Bridge) -> None:
+    chain.sql("UPDATE erp.person SET email = 'neu801@example.org' WHERE person_id = 8011")
+    state = chain.wait_converged()
+    assert state["contacts"]["E801-1"]["email"] == "neu801@example.org"
+
+
+def test_r09_contract_ended_beyond_grace_removes_person(chain: Bridge) -> None:
+    chain.sql("UPDATE erp.contract SET end_date = %s WHERE contract_id = 8012", TODAY - timedelta(days=31))
+    state = chain.wait_converged()
+    assert "E801-2" not in state["contacts"]
+    assert f"{MANDANT}-E801-0002-V2" not in state["contracts"]
+
+
+def test_r13_deleted_unit_removes_unit_and_its_contracts(chain: Bridge) -> None:
+    chain.sql("DELETE FROM erp.unit WHERE unit_id = 8013")
+    state = chain.wait_converged()
+    assert f"{MANDANT}-E801-0003" not in state["units"]
+    assert f"{MANDANT}-E801-0003-V3" not in state["contracts"]
+    assert "E801-3" not in state["contacts"]  # no synced contract left
+
+
+def test_r21_reverse_dependency_order_gives_same_state(chain: Bridge) -> None:
+    _insert_property(chain, 802)
+    forward = chain.wait_converged()
+    _delete_property(chain, 802)
+    gone = chain.wait_converged()
+    assert f"{MANDANT}-E802" not in gone["properties"]
+    _insert_property(chain, 802, reverse=True)
+    backward = chain.wait_converged()
+    for kind in ("properties", "units", "contracts", "contacts"):
+        mine = {k: v for k, v in forward[kind].items() if "E802" in k}
+        assert mine and mine == {k: v for k, v in backward[kind].items() if "E802" in k}
+
+
+def test_restart_of_worker_and_sink_sends_no_write_calls(chain: Bridge) -> None:
+    chain.wait_converged()
+    chain.services.worker.stop()
+    chain.services.sink.stop()
+    before = chain.stats()["write_calls"]
+    chain.services.worker.start()
+    chain.services.sink.start()
+    # one synced change after the restart: exactly its import reaches casavi, nothing else
+    chain.sql("UPDATE erp.person SET phone = '+49 30 999' WHERE person_id = 8011")
+    state = chain.wait_converged()
+    assert state["contacts"]["E801-1"]["telephone"] == "+49 30 999"
+    assert chain.stats()["write_calls"] - before == 1
+
+
+def test_malformed_cdc_event_goes_to_dlq_and_stream_goes_on(chain: Bridge, stack: dict[str, Any]) -> None:
+    topic = stack["cdc_topics"]["person"]
+    producer = KafkaProducer(bootstrap_servers=stack["kafka_bootstrap_servers"])
+    producer.send(topic, key=b'{"person_id": 1}', value=b'{"payload": {"op": "x", "after": {"email": "a@b.c"}}}')
+    producer.flush()
+    producer.close()
+    chain.sql("UPDATE erp.person SET phone = '+49 30 1000' WHERE person_id = 8011")
+    state = chain.wait_converged()
+    assert state["contacts"]["E801-1"]["telephone"] == "+49 30 1000"
+
+    consumer = KafkaConsumer(chain.env["BRIDGE_KAFKA__DLQ_TOPIC"], bootstrap_servers=stack["kafka_bootstrap_servers"],
+                             auto_offset_reset="earliest", consumer_timeout_ms=20000)
+    try:
+        letter = next(json.loads(m.value) for m in consumer if m.value)
+    finally:
+        consumer.close()
+    assert letter["stage"] == "decode" and letter["topic"] == topic
+    assert "a@b.c" not in json.dumps(letter)
