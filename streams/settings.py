@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -89,6 +89,11 @@ class CasaviSettings(BaseModel):
     job_timeout_s: float = 600.0
     max_retries: int = 8
 
+    @field_validator("test", mode="before")
+    @classmethod
+    def _test_system(cls, v: object) -> object:
+        return v.model_dump() if isinstance(v, CasaviSystem) else v
+
     @property
     def active(self) -> CasaviSystem:
         return self.production if self.system == "production" else self.test
@@ -108,7 +113,9 @@ class SyncSettings(BaseModel):
 
     @field_validator("mandanten", "properties", mode="before")
     @classmethod
-    def _split(cls, v: object) -> object:
+    def _split(cls, v: object, info: ValidationInfo) -> object:
+        if isinstance(v, (int, float)):  # a single number given as an environment variable
+            return [str(v) if info.field_name == "properties" else v]
         if isinstance(v, str):
             items = [p.strip() for p in v.split(",") if p.strip()]
             return items or None
