@@ -33,7 +33,7 @@ simulator, which enforces exactly these rules) assume:
    job's results list every item with its status.
 
 So a sink that must delete a contract and then its contact sends two imports: the
-contact delete in a later one (see ``phases``).
+contact delete in a later one (the sink's phases: ``streams/sink/plan.py``).
 """
 
 from __future__ import annotations

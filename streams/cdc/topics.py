@@ -34,6 +34,11 @@ def cdc_topics(prefix: str, *, database: str | None = None) -> list[str]:
     return [cdc_topic(prefix, t, database=database) for t in TABLES]
 
 
+def topics_by_table(prefix: str, *, database: str | None = None) -> dict[str, str]:
+    """``{table: topic}`` for every reference-schema table."""
+    return {t: cdc_topic(prefix, t, database=database) for t in TABLES}
+
+
 def cdc_topic_pattern(prefix: str, *, database: str | None = None) -> str:
     """A regular expression matching exactly the reference-schema CDC topics."""
     head = re.escape(f"{prefix}.{database}" if database else prefix)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.erp.schema import ERP_SCHEMA, TABLES
+from streams.cdc.topics import topics_by_table
 from streams.settings import BridgeSettings
 from streams.stack import connect, kafka, postgres, processes
 from streams.stack.paths import SERVICES, StackPaths
@@ -15,8 +15,7 @@ PASSWORD_ENV = "BRIDGE_STACK__POSTGRES_PASSWORD"
 
 def cdc_topics(settings: BridgeSettings) -> dict[str, str]:
     """CDC topic of every ERP table (Debezium PostgreSQL connector: <prefix>.<schema>.<table>)."""
-    prefix = settings.kafka.cdc_topic_prefix
-    return {name: f"{prefix}.{ERP_SCHEMA}.{name}" for name in TABLES}
+    return topics_by_table(settings.kafka.cdc_topic_prefix)
 
 
 def _service_state(alive: bool, ready: bool) -> str:

@@ -8,23 +8,17 @@ import logging
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from streams.erp.schema import ERP_SCHEMA, TABLES
+from streams.cdc.topics import topics_by_table
 from streams.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
 
-def cdc_topic(kafka: KafkaSettings, table: str) -> str:
-    """Debezium's topic for a table: ``<topic.prefix>.erp.<table>`` (PostgreSQL connector).
-
-    The SQL Server connector adds the database name (``<prefix>.<db>.erp.<table>``); set
-    ``BRIDGE_KAFKA__CDC_TOPIC_PREFIX`` to ``<prefix>.<db>`` there.
-    """
-    return f"{kafka.cdc_topic_prefix}.{ERP_SCHEMA}.{table}"
-
-
 def cdc_topics(kafka: KafkaSettings) -> dict[str, str]:
-    return {table: cdc_topic(kafka, table) for table in TABLES}
+    """``{table: topic}``: ``<prefix>.erp.<table>``. The SQL Server connector adds the
+    database name (``<prefix>.<db>.erp.<table>``): set ``BRIDGE_KAFKA__CDC_TOPIC_PREFIX``
+    to ``<prefix>.<db>`` there."""
+    return topics_by_table(kafka.cdc_topic_prefix)
 
 
 def ensure_topics(kafka: KafkaSettings, replication_factor: int = 1) -> None:
