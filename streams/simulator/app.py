@@ -29,7 +29,8 @@ from streams.casavi.import_contract import ARCHIVE_FLAG
 from streams.casavi.models import AuthRequest, EntityType, Job, JobCreated, JobResults
 from streams.simulator.auth import TOKEN_HEADER, Authenticator, legacy_request
 from streams.simulator.faults import FaultInjector, FaultRequest, RateLimiter
-from streams.simulator.importer import PARENT, apply_import, check_structure
+from streams.simulator.importer import PARENT, apply_import, check_structure, plan
+from streams.simulator.receipts import Receipts
 from streams.simulator.stats import Stats
 from streams.simulator.store import Store, Stored
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 25
 ADMIN_PREFIX = "/_sim/"
 PUBLIC = frozenset({"POST /authenticate"})
+RECEIVED_AT_MS = "casavi_sim.received_at_ms"  # scope key: when the request arrived (wall clock)
 
 
 class SimulatorConfig(BaseModel):
@@ -74,13 +76,19 @@ class Simulator:
         self.faults = FaultInjector()
         self.limiter = RateLimiter(config.rate_limit_per_minute)
         self.stats = Stats()
+        self.receipts = Receipts()
+        self._received_at_ms: dict[str, int] = {}
         self._last_job: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- import jobs ----------------------------------------------------------------
 
-    def submit(self, body: dict[str, Any]) -> str:
+    def now_ms(self) -> int:
+        return int(self.clock().timestamp() * 1000)
+
+    def submit(self, body: dict[str, Any], received_at_ms: int | None = None) -> str:
         job_id = secrets.token_hex(12)
+        self._received_at_ms[job_id] = received_at_ms if received_at_ms is not None else self.now_ms()
         self.store.add_job(job_id, Job(id=job_id, progress=0.0, completed=False).model_dump(mode="json",
                                                                                           by_alias=True), body)
         self.schedule(job_id)
@@ -110,6 +118,10 @@ class Simulator:
                   results=JobResults(items=results))
         self.store.finish_job(job_id, job.model_dump(mode="json", by_alias=True))
         self.stats.items(results)
+        applied_at_ms = self.now_ms()
+        # jobs resumed after a restart have no arrival time: their receipts carry the apply time
+        received_at_ms = self._received_at_ms.pop(job_id, applied_at_ms)
+        self.receipts.record(received_at_ms, applied_at_ms, plan(payload) if results else [], results)
 
     def resume(self) -> None:
         """Jobs accepted before a restart but not applied yet."""
@@ -124,6 +136,8 @@ class Simulator:
     def reset(self) -> None:
         self.store.reset()
         self.stats.reset()
+        self.receipts.reset()
+        self._received_at_ms.clear()
         self.faults.clear()
         self.limiter.reset()
 
@@ -192,6 +206,7 @@ class Gate:
             await self.app(scope, receive, send)
             return
         sim = self.sim
+        scope[RECEIVED_AT_MS] = sim.now_ms()
         method: str = scope["method"]
         template = self.template(scope)
         sim.stats.request(method, template)
@@ -301,7 +316,8 @@ async def import_(request: Request, body: object) -> Response:
         return _error(400, "invalid_import", "the import request is malformed",
                       [{"path": p.path, "message": p.message} for p in problems])
     assert isinstance(body, dict)
-    job_id = sim.submit(body)
+    received_at_ms = request.scope.get(RECEIVED_AT_MS)
+    job_id = sim.submit(body, received_at_ms if isinstance(received_at_ms, int) else None)
     return JSONResponse(JobCreated(jobId=job_id).model_dump(by_alias=True))
 
 
@@ -425,6 +441,16 @@ async def get_stats(request: Request) -> Response:
     return JSONResponse({**sim.stats.snapshot(), "entities": sim.store.counts()})
 
 
+async def get_receipts(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    raw = request.query_params.get("since_ms", "0")
+    try:
+        since_ms = int(raw)
+    except ValueError:
+        return _error(400, "invalid_request", "since_ms must be an integer (wall clock, ms since the epoch)")
+    return JSONResponse({"receipts": sim.receipts.since(since_ms)})
+
+
 async def reset(request: Request) -> Response:
     sim: Simulator = request.app.state.simulator
     sim.reset()
@@ -449,6 +475,7 @@ def create_app(config: SimulatorConfig, *, clock: Callable[[], datetime] | None 
         Route("/_sim/faults", clear_faults, methods=["DELETE"]),
         Route("/_sim/state", get_state, methods=["GET"]),
         Route("/_sim/stats", get_stats, methods=["GET"]),
+        Route("/_sim/receipts", get_receipts, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
     ]
 
