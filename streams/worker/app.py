@@ -170,6 +170,11 @@ def build_app(settings: BridgeSettings, batch_size: int = 1000, batch_within_s: 
         """Time-driven rules (R09 grace period, contract start) fire without an ERP change."""
         await ticks.send(value=json.dumps({"at": time.time()}).encode())
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def tick_at_start() -> None:
+        """Catch up on days that passed while the worker was stopped."""
+        await ticks.send(value=json.dumps({"at": time.time(), "start": True}).encode())
+
     app.bridge_processor = processor  # type: ignore[attr-defined]  # for tests and status
     return app
 
