@@ -194,7 +194,7 @@ def test_restart_of_worker_and_sink_sends_no_write_calls(chain: Bridge) -> None:
 def test_malformed_cdc_event_goes_to_dlq_and_stream_goes_on(chain: Bridge, stack: dict[str, Any]) -> None:
     topic = stack["cdc_topics"]["person"]
     producer = KafkaProducer(bootstrap_servers=stack["kafka_bootstrap_servers"])
-    producer.send(topic, key=b'{"person_id": 1}', value=b'{"payload": {"op": "x", "after": {"email": "a@b.c"}}}')
+    producer.send(topic, key=b"malformed", value=b'{"payload": {"op": "x", "after": {"email": "a@b.c"}}}')
     producer.flush()
     producer.close()
     chain.sql("UPDATE erp.person SET phone = '+49 30 1000' WHERE person_id = 8011")
