@@ -1,0 +1,1 @@
+"""The casavi bridge benchmark (``python bench/run.py``)."""
