@@ -248,6 +248,7 @@ class Bench:
             "write_calls": delta["write_calls"],
             "import_items": delta["import_items"],
             "requests_by_endpoint": after["requests"],
+            "items_by_entity_and_status": after["items"],
             "calls_per_1000_entity_changes": round(1000 * delta["requests"] / max(delta["import_items"], 1), 2),
             "calls_per_1000_cdc_row_changes": round(1000 * delta["requests"] / max(rows, 1), 2),
             "minutes_at_80_requests_per_minute": round(delta["requests"] / PRODUCTION_REQUESTS_PER_MINUTE, 1),
@@ -491,7 +492,7 @@ def _fmt(value: Any, unit: str = "") -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
     else:
         text = f"{value:,}" if isinstance(value, int) else str(value)
     return f"{text} {unit}".rstrip()
