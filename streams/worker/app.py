@@ -44,7 +44,7 @@ def _broker_url(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{h.strip()}" for h in bootstrap_servers.split(",") if h.strip())
 
 
-def build_app(settings: BridgeSettings, batch_size: int = 1000, batch_within_s: float = 0.2,
+def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: float = 0.2,
               tick_interval_s: float = 3600.0) -> faust.App:
     kafka = settings.kafka
     datadir = settings.stack.state_dir / "worker" / kafka.worker_app_id
@@ -63,6 +63,9 @@ def build_app(settings: BridgeSettings, batch_size: int = 1000, batch_within_s: 
         table_standby_replicas=0,
         key_serializer="raw",
         value_serializer="raw",
+        # Debezium JSON events with schemas are ~5 KB: fetch big chunks per partition
+        consumer_max_fetch_size=16 * 1024 * 1024,
+        stream_buffer_maxsize=batch_size * 4,
     )
     names = cdc_topics(kafka)
     table_of_topic = {topic: table for table, topic in names.items()}
