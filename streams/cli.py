@@ -4,7 +4,7 @@
     bridge worker                                          CDC topics -> casavi commands (Faust)
     bridge sink                                            casavi commands -> casavi manager API
     bridge sim                                             the casavi simulator (HTTP)
-    bridge demo                                            everything above with a generated housing company
+    bridge demo [--no-reset]                               everything above with a generated housing company
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--scale", type=float, default=1.0, help="1.0 = 100 properties, 3,000 units, 5,000 persons")
     demo.add_argument("--keep-running", action="store_true", help="leave everything running at the end")
+    demo.add_argument("--no-reset", dest="reset", action="store_false",
+                      help="keep the local stack's data and CDC history (default: start from an empty stack)")
     demo.set_defaults(handler=_lazy("streams.demo.main"))
     return parser
 

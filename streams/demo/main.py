@@ -1,5 +1,7 @@
 """``bridge demo``: the whole bridge on this machine with a generated housing company.
 
+0. the local stack's data is purged, so casavi sees one housing company, not the CDC
+   history of earlier runs (``--no-reset`` keeps it; the worker then replays that history)
 1. ``bridge stack up`` (Kafka, Kafka Connect + Debezium, PostgreSQL)
 2. casavi simulator, worker and sink as child processes (logs under <stack home>/state/logs)
 3. a deterministic housing company loaded into PostgreSQL
@@ -25,7 +27,7 @@ from streams.demo.verify import Comparison, compare, expected_from_db
 from streams.projection.project import effective_today
 from streams.settings import BridgeSettings
 from streams.stack import postgres
-from streams.stack.commands import bring_up
+from streams.stack.commands import bring_down, bring_up
 from streams.stack.kafka import bootstrap_servers
 
 
@@ -78,6 +80,9 @@ def wait_converged(conn: Any, services: BridgeServices, settings: BridgeSettings
 
 def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
     started = time.monotonic()
+    if args.reset:
+        _say("0/5 emptying the local stack (data and CDC history; the download cache stays) ...")
+        bring_down(settings, purge=True)
     _say("1/5 local stack (Kafka, Kafka Connect + Debezium, PostgreSQL) ...")
     bring_up(settings)
     run_id = time.strftime("demo-%Y%m%d-%H%M%S")

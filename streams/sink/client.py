@@ -121,6 +121,9 @@ def _error_code(response: httpx.Response) -> str:
     return f"HTTP_{response.status_code}"
 
 
+FIRST_JOB_POLL_S = 0.1
+
+
 class CasaviClient:
     """One casavi system (R22: ``settings.active``). Use as ``async with CasaviClient(...)``."""
 
@@ -226,13 +229,16 @@ class CasaviClient:
         ``job_timeout_s``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.job_timeout_s
+        # small imports finish quickly: the first look comes early, then every interval
+        interval = min(FIRST_JOB_POLL_S, self._settings.job_poll_interval_s)
         while True:
+            await self._sleep(interval)  # a running job is finished, even when stopping
             job = await self.get_job(job_id)
             if job.completed:
                 return job
             if loop.time() >= deadline:
                 raise JobTimeout(job_id, self._settings.job_timeout_s)
-            await self._sleep(self._settings.job_poll_interval_s)  # a running job is finished, even when stopping
+            interval = self._settings.job_poll_interval_s
 
     # --- the request loop ----------------------------------------------------------------
 
