@@ -27,7 +27,7 @@ import faust
 from faust.streams import _current_event  # table writes inside a take_events batch need it
 
 from streams.cdc.decode import decode
-from streams.cdc.model import KafkaPosition, MalformedEvent, RowChange, Tombstone
+from streams.cdc.model import MalformedEvent, RowChange, Tombstone
 from streams.commands.model import CasaviCommand, DeadLetter, encode
 from streams.settings import BridgeSettings
 from streams.worker.processor import Processor
@@ -76,7 +76,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     # keys and values are raw bytes (app-wide serializers): rows as tagged JSON, see rowcodec
     rows = app.Table("erp-rows", key_type=str, value_type=bytes, partitions=1)
     emitted = app.Table("emitted", key_type=str, value_type=bytes, partitions=1)
-    status = WorkerStatus(settings.stack.home / "state" / "worker-status.json")
+    status = WorkerStatus(settings.stack.state_dir / "worker-status.json")
     processor = Processor(settings.sync)
     loaded = asyncio.Event()
 
@@ -178,14 +178,13 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         """Catch up on days that passed while the worker was stopped."""
         await ticks.send(value=json.dumps({"at": time.time(), "start": True}).encode())
 
-    app.bridge_processor = processor  # type: ignore[attr-defined]  # for tests and status
     return app
 
 
-def _letter(event: faust.EventT[bytes], stage: Literal["decode", "fold"], reason: str, table: str | None = None) -> DeadLetter:
+def _letter(
+    event: faust.EventT[bytes], stage: Literal["decode", "fold"], reason: str, table: str | None = None
+) -> DeadLetter:
     msg = event.message
     return DeadLetter(stage=stage, reason=reason, topic=msg.topic, partition=msg.partition,
                       offset=msg.offset, table=table, at_ms=int(time.time() * 1000))
 
-
-__all__ = ["build_app", "KafkaPosition"]
