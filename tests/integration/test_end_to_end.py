@@ -93,7 +93,7 @@ def chain(stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> It
     services = BridgeServices(env, Path(tmp), sim_port=_free_port(), sim_db=Path(tmp) / "casavi.sqlite")
     with psycopg.connect(postgres.conninfo(settings.stack), autocommit=True) as conn:
         chain = Bridge(services, settings, conn, env)
-        for pid in (801, 802):  # rows of an earlier run of this module
+        for pid in (801, 802, 803):  # rows of an earlier run of this module
             _delete_property(chain, pid)
         services.start()
         try:
@@ -224,3 +224,23 @@ def test_kill_9_of_worker_and_sink_mid_load_loses_nothing(chain: Bridge) -> None
     chain.services.sink.start()
     state = chain.wait_converged(timeout_s=300)
     assert len(state["units"]) > 100 and len(state["contacts"]) > 100
+
+
+def test_casavi_rejection_goes_to_dlq_and_the_stream_goes_on(chain: Bridge, stack: dict[str, Any]) -> None:
+    """A contact casavi refuses (its e-mail is not an address) lands in the DLQ with casavi's
+    reason and without the value; later changes still reach casavi."""
+    _insert_property(chain, 803)
+    chain.sql("UPDATE erp.person SET email = 'kein-at-zeichen.example.org' WHERE person_id = 8031")
+    chain.sql("UPDATE erp.person SET phone = '+49 30 4242' WHERE person_id = 8032")
+    wait_for(lambda: chain.casavi()["contacts"].get("E803-2", {}).get("telephone") == "+49 30 4242", 120,
+             "a change after the rejected one")
+
+    consumer = KafkaConsumer(chain.env["BRIDGE_KAFKA__DLQ_TOPIC"], bootstrap_servers=stack["kafka_bootstrap_servers"],
+                             auto_offset_reset="earliest", consumer_timeout_ms=60000)
+    try:
+        letter = next(json.loads(m.value) for m in consumer
+                      if m.value and json.loads(m.value).get("reference_id") == "E803-1")
+    finally:
+        consumer.close()
+    assert letter["stage"] == "sink" and letter["error_code"] == "INVALID_FIELD"
+    assert "kein-at-zeichen" not in json.dumps(letter)
