@@ -71,7 +71,6 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     table_of_topic = {topic: table for table, topic in names.items()}
     source = app.topic(*names.values(), kafka.ticks_topic, **RAW)
     ticks = app.topic(kafka.ticks_topic, **RAW)
-    commands_topic = app.topic(kafka.commands_topic, **RAW)
     dlq_topic = app.topic(kafka.dlq_topic, **RAW)
     # keys and values are raw bytes (app-wide serializers): rows as tagged JSON, see rowcodec
     rows = app.Table("erp-rows", key_type=str, value_type=bytes, partitions=1)
@@ -98,9 +97,10 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         delay = 0.5
         while True:
             try:
-                futures = [await commands_topic.send(key=c.reference_id.encode(), value=encode(c)) for c in commands]
-                for fut in futures:
-                    await fut
+                producer = app.producer  # straight to the client: no per-message Faust bookkeeping
+                futures = [await producer.send(kafka.commands_topic, c.reference_id.encode(), encode(c), None, None, None)
+                           for c in commands]
+                await asyncio.gather(*futures)
                 return
             except Exception as exc:  # noqa: BLE001 - the producer raises many kinds
                 log.warning("sending %d commands failed (%s); retrying in %.1fs", len(commands),
