@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from streams.cdc.topics import topics_by_table
@@ -22,6 +25,35 @@ def _service_state(alive: bool, ready: bool) -> str:
     if not alive:
         return "stopped"
     return "running" if ready else "starting"
+
+
+BRIDGE_STATUS_FILES = {"worker": "worker-status.json", "sink": "sink-status.json"}
+
+
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def bridge_processes(state_dir: Path) -> dict[str, dict[str, Any] | None]:
+    """The last status the worker and the sink wrote (counters, pid, times), with ``running``;
+    None for a process that never ran with this state directory."""
+    result: dict[str, dict[str, Any] | None] = {}
+    for name, file in BRIDGE_STATUS_FILES.items():
+        try:
+            data: dict[str, Any] = json.loads((state_dir / file).read_text())
+        except (OSError, ValueError):
+            result[name] = None
+            continue
+        result[name] = {"running": _pid_alive(data.get("pid")), **data}
+    return result
 
 
 def collect(settings: BridgeSettings) -> dict[str, Any]:
@@ -72,6 +104,7 @@ def collect(settings: BridgeSettings) -> dict[str, Any]:
         "state_dir": str(paths.state_dir),
         "log_dir": str(paths.log_dir),
         "cache_dir": str(paths.cache_dir),
+        "bridge": bridge_processes(paths.state_dir),
     }
 
 
@@ -99,4 +132,11 @@ def render(report: dict[str, Any]) -> str:
         f"versions: Kafka {versions['kafka']}, Debezium {versions['debezium']}, PostgreSQL {versions['postgres']}"
     )
     lines.append(f"state: {report['state_dir']}   logs: {report['log_dir']}")
+    for name, info in report["bridge"].items():
+        if info is None:
+            continue
+        state = "running" if info["running"] else "stopped"
+        counters = ", ".join(f"{k} {info[k]}" for k in ("events", "commands", "applied", "dead_letters",
+                                                          "dead_lettered", "lag") if k in info)
+        lines.append(f"{name}: {state} (pid {info.get('pid')}) {counters}")
     return "\n".join(lines)
