@@ -54,9 +54,9 @@ class Bridge:
         with self.conn.transaction():
             self.conn.execute(statement, params)
 
-    def wait_converged(self, timeout_s: float = 90) -> dict[str, Any]:
+    def wait_converged(self, timeout_s: float = 90, today: date = TODAY) -> dict[str, Any]:
         """Until casavi equals the projection of the ERP as it is now; returns casavi's state."""
-        expected = expected_from_db(self.conn, self.settings.sync, TODAY)
+        expected = expected_from_db(self.conn, self.settings.sync, today)
         last: list[str] = []
 
         def equal() -> dict[str, Any] | None:
@@ -210,6 +210,27 @@ def test_malformed_cdc_event_goes_to_dlq_and_stream_goes_on(chain: Bridge, stack
         consumer.close()
     assert letter["stage"] == "decode" and letter["topic"] == topic
     assert "a@b.c" not in json.dumps(letter)
+
+
+def test_r09_grace_period_ends_on_its_day_without_a_row_change(chain: Bridge) -> None:
+    """The worker re-projects on its timer (and at start): a contract 20 days past its end is
+    in its grace period today and out of it 15 days later, with no ERP change in between."""
+    chain.sql("UPDATE erp.contract SET end_date = %s WHERE contract_id = 8011", TODAY - timedelta(days=20))
+    assert "E801-1" in chain.wait_converged()["contacts"]
+    worker = chain.services.worker
+    later = TODAY + timedelta(days=15)
+    worker.stop()
+    worker.env["BRIDGE_SYNC__TODAY"] = later.isoformat()
+    worker.start()
+    try:
+        state = chain.wait_converged(today=later)
+        assert "E801-1" not in state["contacts"]
+        assert f"{MANDANT}-E801-0001-V1" not in state["contracts"]
+    finally:
+        worker.stop()
+        del worker.env["BRIDGE_SYNC__TODAY"]
+        worker.start()
+    assert "E801-1" in chain.wait_converged()["contacts"]  # today it is still in its grace period
 
 
 def test_kill_9_of_worker_and_sink_mid_load_loses_nothing(chain: Bridge) -> None:
