@@ -91,6 +91,18 @@ def _changed(old: ErpRow | None, new: ErpRow | None, cols: tuple[str, ...]) -> b
     return any(getattr(old, c) != getattr(new, c) for c in cols)
 
 
+# table -> (index attribute, key column, value column): the secondary indexes of ErpState
+_INDEXED: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "property": (("properties_by_mandant", "mandant_no", "property_id"),),
+    "building": (("buildings_by_property", "property_id", "building_id"),),
+    "unit": (("units_by_property", "property_id", "unit_id"), ("units_by_building", "building_id", "unit_id")),
+    "contract": (("contracts_by_unit", "unit_id", "contract_id"), ("contracts_by_person", "person_id", "contract_id")),
+    "contract_party": (("parties_by_contract", "contract_id", "person_id"),
+                       ("parties_by_person", "person_id", "contract_id")),
+    "person": (("persons_by_type", "person_type_code", "person_id"),),
+}
+
+
 class ErpState:
     """In-memory ERP state with secondary indexes. Not thread-safe; one per worker."""
 
@@ -246,38 +258,12 @@ class ErpState:
         return self._affected(table, old, None)
 
     def _index(self, row: ErpRow) -> None:
-        if isinstance(row, PropertyRow):
-            self.properties_by_mandant.add(row.mandant_no, row.property_id)
-        elif isinstance(row, BuildingRow):
-            self.buildings_by_property.add(row.property_id, row.building_id)
-        elif isinstance(row, UnitRow):
-            self.units_by_property.add(row.property_id, row.unit_id)
-            self.units_by_building.add(row.building_id, row.unit_id)
-        elif isinstance(row, ContractRow):
-            self.contracts_by_unit.add(row.unit_id, row.contract_id)
-            self.contracts_by_person.add(row.person_id, row.contract_id)
-        elif isinstance(row, ContractPartyRow):
-            self.parties_by_contract.add(row.contract_id, row.person_id)
-            self.parties_by_person.add(row.person_id, row.contract_id)
-        elif isinstance(row, PersonRow):
-            self.persons_by_type.add(row.person_type_code, row.person_id)
+        for index, key_col, value_col in _INDEXED.get(row.table, ()):
+            getattr(self, index).add(getattr(row, key_col), getattr(row, value_col))
 
     def _unindex(self, row: ErpRow) -> None:
-        if isinstance(row, PropertyRow):
-            self.properties_by_mandant.discard(row.mandant_no, row.property_id)
-        elif isinstance(row, BuildingRow):
-            self.buildings_by_property.discard(row.property_id, row.building_id)
-        elif isinstance(row, UnitRow):
-            self.units_by_property.discard(row.property_id, row.unit_id)
-            self.units_by_building.discard(row.building_id, row.unit_id)
-        elif isinstance(row, ContractRow):
-            self.contracts_by_unit.discard(row.unit_id, row.contract_id)
-            self.contracts_by_person.discard(row.person_id, row.contract_id)
-        elif isinstance(row, ContractPartyRow):
-            self.parties_by_contract.discard(row.contract_id, row.person_id)
-            self.parties_by_person.discard(row.person_id, row.contract_id)
-        elif isinstance(row, PersonRow):
-            self.persons_by_type.discard(row.person_type_code, row.person_id)
+        for index, key_col, value_col in _INDEXED.get(row.table, ()):
+            getattr(self, index).discard(getattr(row, key_col), getattr(row, value_col))
 
     # --- dependencies ---------------------------------------------------------------------
     # What each root reads (see rules.py):
