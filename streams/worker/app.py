@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+import traceback
 import weakref
 from collections.abc import Sequence
 from datetime import date
@@ -122,8 +123,11 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             token = _current_event.set(weakref.ref(events[-1]))
             try:
                 await _process_batch(events)
-            except Exception:  # noqa: BLE001 - never let one batch stop the stream
-                log.exception("batch of %d events failed; their positions go to the DLQ", len(events))
+            except Exception as exc:  # noqa: BLE001 - never let one batch stop the stream
+                # type and code location only: the message of an unexpected error may quote row values
+                where = " < ".join(f"{f.name}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)[-4:]))
+                log.error("batch of %d events failed (%s at %s); their positions go to the DLQ", len(events),
+                          type(exc).__name__, where)
                 await dead_letter([_letter(e, "fold", "unexpected error while processing batch") for e in events])
             finally:
                 _current_event.reset(token)
