@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -40,3 +41,25 @@ def ensure_topics(kafka: KafkaSettings, replication_factor: int = 1) -> None:
             pass
     finally:
         admin.close()
+
+
+class TopicLayoutError(RuntimeError):
+    """A topic the worker reads or writes has more than one partition."""
+
+
+def check_single_partition(kafka: KafkaSettings) -> None:
+    """The worker's tables and the commands' referential order rely on one partition per
+    CDC topic and on the commands topic (docs/design.md); refuse to start otherwise,
+    before any event is read."""
+    names = [*cdc_topics(kafka).values(), kafka.commands_topic, kafka.ticks_topic]
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id="casavi-bridge-check")
+    try:
+        wrong = {n: len(p) for n in names if (p := consumer.partitions_for_topic(n)) and len(p) != 1}
+    finally:
+        consumer.close()
+    if wrong:
+        listed = ", ".join(f"{n} ({count} partitions)" for n, count in sorted(wrong.items()))
+        raise TopicLayoutError(
+            f"the worker needs exactly one partition per topic, but found: {listed}. "
+            "Create these topics with one partition (Debezium: topic.creation.default.partitions=1)."
+        )
