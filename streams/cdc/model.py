@@ -27,6 +27,11 @@ class SourcePosition(BaseModel):
     ts_ms: int | None = None
 
     @property
+    def known(self) -> bool:
+        """Whether the position can order this change against others of the same row."""
+        return self.lsn is not None if self.connector == "postgresql" else self.commit_lsn is not None
+
+    @property
     def sort_key(self) -> tuple[str, str, int]:
         if self.connector == "postgresql":
             return (f"{self.lsn or 0:020d}", "", 0)

@@ -32,7 +32,7 @@ from streams.cdc.model import MalformedEvent, RowChange, Tombstone
 from streams.commands.model import CasaviCommand, DeadLetter, encode
 from streams.settings import BridgeSettings
 from streams.worker.processor import Processor
-from streams.worker.rowcodec import dumps_row, loads_row, parse_row_key
+from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.status import WorkerStatus
 from streams.worker.topics import cdc_topics
 
@@ -84,8 +84,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         """Rebuild the in-memory state and indexes from the recovered tables."""
         started = time.monotonic()
         for key, value in rows.items():
-            table, pk = parse_row_key(key if isinstance(key, str) else key.decode())
-            processor.load_row(table, pk, loads_row(value))
+            processor.load_row(key if isinstance(key, str) else key.decode(), *loads_entry(value))
         for ref, value in emitted.items():
             processor.load_emitted(ref if isinstance(ref, str) else ref.decode(), json.loads(value))
         processor.finish_loading()
@@ -150,11 +149,11 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 continue
             changes.append(decoded)
         step = processor.fold(changes)
-        for key, row in step.row_writes:
-            if row is None:
+        for key, row, position in step.row_writes:
+            if row is None and position is None:
                 rows.pop(key, None)
-            else:
-                rows[key] = dumps_row(row)
+            else:  # a deleted row keeps its position, so a replayed insert cannot bring it back
+                rows[key] = dumps_entry(row, position)
         letters.extend(step.dead_letters)
         if tick_today is not None:
             commands = processor.reproject_all()
@@ -169,8 +168,9 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                     emitted[ref] = json.dumps(entry).encode()
         if letters:
             await dead_letter(letters)
-        status.record_batch(events=len(events), changes=len(changes), commands=len(commands),
-                            dead_letters=len(letters), source_ts_ms=step.newest_source_ts_ms)
+        status.record_batch(events=len(events), changes=len(changes), replayed=step.replayed,
+                            commands=len(commands), dead_letters=len(letters),
+                            source_ts_ms=step.newest_source_ts_ms)
 
     @app.timer(interval=tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def tick() -> None:

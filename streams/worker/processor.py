@@ -21,15 +21,18 @@ from streams.projection.project import all_roots, effective_today
 from streams.projection.roots import Root, parse_root_key
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
-from streams.worker.rowcodec import row_key
+from streams.erp.schema import TABLES
+from streams.worker.rowcodec import Position, parse_row_key, row_key
 
 
 @dataclass
 class FoldResult:
     roots: set[Root] = field(default_factory=set)
-    row_writes: list[tuple[str, Row | None]] = field(default_factory=list)
+    # (state-table key, row or None once deleted, source position of the change)
+    row_writes: list[tuple[str, Row | None, Position | None]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     newest_source_ts_ms: int | None = None
+    replayed: int = 0  # changes older than what the state already holds: skipped
 
 
 class Processor:
@@ -37,12 +40,20 @@ class Processor:
         self.config = config
         self.state = ErpState()
         self.emitted = EmittedTable()
+        # state-table key -> source position of the last change applied to that row (deletes
+        # included): a replayed or duplicated older change never takes the state back in time
+        self.positions: dict[str, Position] = {}
         self._loaded_emitted: list[EmittedEntry] = []
 
     # --- start-up ---------------------------------------------------------------------
 
-    def load_row(self, table: str, key: tuple[Any, ...], row: Row) -> None:
-        self.state.set_row(table, row)
+    def load_row(self, key: str, row: Row | None, position: Position | None) -> None:
+        """One entry of the persisted state table (``row`` None: deleted, position kept)."""
+        if row is not None:
+            table, _ = parse_row_key(key)
+            self.state.set_row(table, row)
+        if position is not None:
+            self.positions[key] = position
 
     def load_emitted(self, slot: str, entry: dict[str, Any]) -> None:
         self._loaded_emitted.append(EmittedEntry.from_dict(entry))
@@ -65,9 +76,17 @@ class Processor:
     # --- one batch ----------------------------------------------------------------------
 
     def fold(self, changes: Iterable[RowChange]) -> FoldResult:
-        """Fold changes in order; a row that breaks the schema is dead-lettered, not folded."""
+        """Fold changes in order. A change not newer than the one that last wrote its row is a
+        replay and is skipped; a row that breaks the schema is dead-lettered, not folded."""
         result = FoldResult()
         for change in changes:
+            key = row_key(change.table, change.key)
+            position = change.position.sort_key if change.position.known else None
+            if position is not None:
+                seen = self.positions.get(key)
+                if seen is not None and position <= seen:
+                    result.replayed += 1
+                    continue
             try:
                 result.roots |= self.state.apply(change)
             except ValueError as exc:  # RowSchemaError / UnknownTable: messages carry no values
@@ -78,12 +97,19 @@ class Processor:
                     offset=kafka.offset if kafka else -1, at_ms=int(time.time() * 1000),
                 ))
                 continue
-            key = row_key(change.table, change.key)
-            result.row_writes.append((key, None if change.op == "d" else change.after))
+            self._written(result, key, None if change.op == "d" else change.after, position)
+            old_key = _previous_key(change)
+            if old_key is not None and old_key != key:  # an update that changed the primary key
+                self._written(result, old_key, None, position)
             ts = change.position.ts_ms
             if ts is not None and (result.newest_source_ts_ms is None or ts > result.newest_source_ts_ms):
                 result.newest_source_ts_ms = ts
         return result
+
+    def _written(self, result: FoldResult, key: str, row: Row | None, position: Position | None) -> None:
+        if position is not None:
+            self.positions[key] = position
+        result.row_writes.append((key, row, position))
 
     def project(self, roots: Iterable[Root], source_ts_ms: int | None = None) -> list[CasaviCommand]:
         """Commands for the affected roots, in casavi's order (R20); records them as emitted
@@ -105,3 +131,13 @@ class Processor:
             entry = self.emitted.entries.get(slot)
             writes.append((slot, None if entry is None else entry.to_dict()))
         return writes
+
+
+def _previous_key(change: RowChange) -> str | None:
+    """The state-table key of the row before an update, when the update names it."""
+    if change.op != "u" or change.before is None:
+        return None
+    pk = TABLES[change.table].primary_key if change.table in TABLES else ()
+    if not pk or not all(change.before.get(c) is not None for c in pk):
+        return None
+    return row_key(change.table, tuple(change.before[c] for c in pk))

@@ -45,13 +45,20 @@ def _untag(obj: dict[str, Any]) -> Any:
     return obj
 
 
-def dumps_row(row: Row) -> bytes:
-    return json.dumps({k: _tag(v) for k, v in row.items()}, separators=(",", ":")).encode()
+Position = tuple[str, str, int]
 
 
-def loads_row(data: bytes) -> Row:
-    loaded: Row = json.loads(data, object_hook=_untag)
-    return loaded
+def dumps_entry(row: Row | None, position: Position | None) -> bytes:
+    """A state-table entry: the row (``null`` once deleted) and the source position of the
+    change that wrote it, so that a replayed older change can be recognised and skipped."""
+    return json.dumps({"pos": position, "row": None if row is None else {k: _tag(v) for k, v in row.items()}},
+                      separators=(",", ":")).encode()
+
+
+def loads_entry(data: bytes) -> tuple[Row | None, Position | None]:
+    entry = json.loads(data, object_hook=_untag)
+    pos = entry.get("pos")
+    return entry.get("row"), None if pos is None else (str(pos[0]), str(pos[1]), int(pos[2]))
 
 
 def row_key(table: str, key: tuple[Any, ...]) -> str:

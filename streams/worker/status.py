@@ -16,16 +16,18 @@ class WorkerStatus:
         self.path = path
         self.min_interval_s = min_interval_s
         self.started_at = time.time()
-        self.counters: dict[str, int] = {"batches": 0, "events": 0, "changes": 0, "commands": 0, "dead_letters": 0}
+        self.counters: dict[str, int] = {"batches": 0, "events": 0, "changes": 0, "replayed": 0, "commands": 0,
+                                     "dead_letters": 0}
         self.newest_source_ts_ms: int | None = None
         self._written_at = 0.0
 
-    def record_batch(self, *, events: int, changes: int, commands: int, dead_letters: int,
+    def record_batch(self, *, events: int, changes: int, replayed: int, commands: int, dead_letters: int,
                      source_ts_ms: int | None) -> None:
         c = self.counters
         c["batches"] += 1
         c["events"] += events
         c["changes"] += changes
+        c["replayed"] += replayed
         c["commands"] += commands
         c["dead_letters"] += dead_letters
         if source_ts_ms is not None:

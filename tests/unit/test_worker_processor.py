@@ -8,11 +8,12 @@ from datetime import date, timedelta
 
 from streams.commands.model import CasaviCommand
 from streams.projection.project import project_all
+from streams.cdc.model import RowChange, SourcePosition
 from streams.projection.roots import UnitRoot
 from streams.projection.sample import change, delete, random_dataset
 from streams.settings import SyncSettings
 from streams.worker.processor import Processor
-from streams.worker.rowcodec import dumps_row, loads_row, parse_row_key
+from streams.worker.rowcodec import dumps_entry, loads_entry
 
 TODAY = date(2025, 6, 15)
 
@@ -37,11 +38,8 @@ def _run(proc: Processor, changes: list, batch: int) -> tuple[dict[str, CasaviCo
     emitted: dict[str, dict] = {}
     for i in range(0, len(changes), batch):
         step = proc.fold(changes[i:i + batch])
-        for key, row in step.row_writes:
-            if row is None:
-                rows.pop(key, None)
-            else:
-                rows[key] = dumps_row(row)
+        for key, row, position in step.row_writes:
+            rows[key] = dumps_entry(row, position)
         commands = proc.project(step.roots)
         _apply(held, commands)
         for slot, entry in proc.emitted_writes(commands):
@@ -70,8 +68,7 @@ def test_r21_restart_from_persisted_tables_sends_nothing() -> None:
 
     restarted = Processor(_config())
     for key, value in rows.items():
-        table, pk = parse_row_key(key)
-        restarted.load_row(table, pk, loads_row(value))
+        restarted.load_row(key, *loads_entry(value))
     for slot, entry in emitted.items():
         restarted.load_emitted(slot, entry)
     restarted.finish_loading()
@@ -115,3 +112,59 @@ def test_row_breaking_schema_goes_to_dead_letters_without_values() -> None:
     letter = step.dead_letters[0].model_dump_json()
     assert "secret@example.org" not in letter and "Geheim" not in letter
     assert step.row_writes == []
+
+
+def _history(seed: int) -> tuple[list, list]:
+    """A CDC history: every row created, then a third of the units and persons edited and a
+    few contracts deleted; returns (history, final rows as changes)."""
+    ds = random_dataset(seed, properties=4, units_per_property=4, today=TODAY)
+    history = ds.changes()
+    rnd = random.Random(seed)
+    for table, row in ds.all():
+        if table in ("unit", "person") and rnd.random() < 0.33:
+            history.append(change(table, {**row, "name" if table == "unit" else "phone": f"edit-{rnd.random()}"},
+                                  op="u", before=row))
+        elif table == "contract" and rnd.random() < 0.2:
+            history.append(delete(table, row))
+    return history, ds.changes()
+
+
+def test_r21_replaying_the_history_over_its_own_result_sends_nothing() -> None:
+    history, _ = _history(21)
+    proc = Processor(_config())
+    held, _, _ = _run(proc, history, batch=40)
+    # the worker's committed offsets went back to 0: the same events, same positions, again
+    for batch_start in range(0, len(history), 40):
+        step = proc.fold(history[batch_start:batch_start + 40])
+        assert step.roots == set() and step.row_writes == []
+        assert step.replayed == len(history[batch_start:batch_start + 40])
+        assert proc.project(step.roots) == []
+    assert {k: c.document for k, c in held.items()} == {
+        k: d.document for k, d in project_all(proc.state, _config(), TODAY).items()}
+
+
+def test_r21_a_deleted_row_is_not_brought_back_by_its_replayed_insert() -> None:
+    ds = random_dataset(4, properties=2, units_per_property=2, today=TODAY)
+    created = ds.changes()
+    unit = next(r for t, r in ds.all() if t == "unit")
+    proc = Processor(_config())
+    _, rows, _ = _run(proc, [*created, delete("unit", unit)], batch=100)
+
+    restarted = Processor(_config())  # also after a restart from the persisted entries
+    for key, value in rows.items():
+        restarted.load_row(key, *loads_entry(value))
+    replayed_insert = [c for c in created if c.table == "unit" and c.after == unit]
+    for p in (proc, restarted):
+        step = p.fold(replayed_insert)
+        assert step.replayed == 1 and p.state.unit(unit["unit_id"]) is None
+
+
+def test_changes_without_a_known_position_are_always_applied() -> None:
+    proc = Processor(_config())
+    row = {"mandant_no": 1, "name": "A"}
+    unknown = SourcePosition(connector="postgresql")
+    first = RowChange(table="mandant", op="c", before=None, after=row, key=(1,), position=unknown)
+    second = RowChange(table="mandant", op="u", before=row, after={**row, "name": "B"}, key=(1,), position=unknown)
+    assert proc.fold([first]).row_writes and proc.fold([second]).row_writes
+    assert proc.state.mandant(1) is not None and proc.state.mandant(1).name == "B"
+
