@@ -6,22 +6,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from streams.projection import ErpState, PersonRoot, UnitRoot, project_all, project_root
-from streams.projection.sample import Dataset, change, minimal_dataset
+from streams.projection import PersonRoot, UnitRoot, project_all, project_root
+from streams.projection.sample import change, minimal_dataset
 from streams.settings import SyncSettings
-
-TODAY = date(2025, 6, 15)
-
-
-def state_of(ds: Dataset) -> ErpState:
-    st = ErpState()
-    for c in ds.changes():
-        st.apply(c)
-    return st
-
-
-def keys(st: ErpState, cfg: SyncSettings | None = None, today: date = TODAY) -> set[str]:
-    return set(project_all(st, cfg or SyncSettings(), today))
+from tests.unit.rules_support import TODAY, keys, state_of
 
 
 def test_r05_co_tenant_synced() -> None:

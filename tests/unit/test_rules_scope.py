@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
-from streams.projection import ErpState, EmittedTable, PropertyRoot, plan, project_all, project_root
-from streams.projection.sample import Dataset, change, minimal_dataset
+from streams.projection import EmittedTable, PropertyRoot, plan, project_all, project_root
+from streams.projection.sample import change, minimal_dataset
 from streams.settings import SyncSettings
-
-TODAY = date(2025, 6, 15)
-
-
-def state_of(ds: Dataset) -> ErpState:
-    st = ErpState()
-    for c in ds.changes():
-        st.apply(c)
-    return st
-
-
-def keys(st: ErpState, cfg: SyncSettings | None = None, today: date = TODAY) -> set[str]:
-    return set(project_all(st, cfg or SyncSettings(), today))
+from tests.unit.rules_support import TODAY, keys, state_of
 
 
 FULL = {"property:1-1000", "unit:1-1000-0001", "contract:1-1000-0001-01", "contact:P001", "contact:P002"}

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.casavi.models import Contact, Contract, ContractParty, Property, Unit
 from streams.commands.model import CasaviCommand, DeadLetter, encode
 from streams.settings import BridgeSettings, CasaviSettings
 from streams.simulator.app import SimulatorConfig, create_app
@@ -20,34 +19,9 @@ from streams.sink.apply import Sourced, apply_batch, safe_text
 from streams.sink.client import CasaviClient
 from streams.sink.policy import Backoff
 from streams.sink.runner import SinkRunner
+from tests.unit.casavi_commands import contact, contract, prop, unit
 
 BASE = "http://casavi.test"
-
-
-def contact(ref: str, email: str | None = "erika@example.org") -> CasaviCommand:
-    doc = Contact(id=ref, salutation=None, title=None, first_name="Erika", last_name="Muster", company=None,
-                  email=email, telephone=None, mobile=None, street=None, postal_code=None, city=None,
-                  country=None).wire()
-    return CasaviCommand.upsert("contact", ref, doc)
-
-
-def prop(ref: str) -> CasaviCommand:
-    doc = Property(id=ref, number=ref, name="Haus", group=None, management_start=None, street=None,
-                   postal_code=None, city=None, country=None).wire()
-    return CasaviCommand.upsert("property", ref, doc)
-
-
-def unit(ref: str, prop_ref: str) -> CasaviCommand:
-    doc = Unit(id=ref, number=ref, name=None, address=None, purpose=None, area=None, floor=None, rooms=None,
-               start_date=None, end_date=None, current_contract_start=None, current_contract_end=None).wire()
-    return CasaviCommand.upsert("unit", ref, doc, parent_ids=(prop_ref,))
-
-
-def contract(ref: str, prop_ref: str, unit_ref: str, *contacts: str) -> CasaviCommand:
-    doc = Contract(id=ref, number=ref, type="TENANT",
-                   contacts=[ContractParty(contact_id=c, role="MAIN") for c in contacts],
-                   start_date=None, end_date=None, rent=None, deposit=None).wire()
-    return CasaviCommand.upsert("contract", ref, doc, parent_ids=(prop_ref, unit_ref))
 
 
 def sourced(*commands: CasaviCommand, start: int = 0, partition: int = 0) -> list[Sourced]:
