@@ -57,7 +57,7 @@ def sim_get(url: str, path: str) -> Any:
 
 
 def wait_converged(conn: Any, services: BridgeServices, settings: BridgeSettings, today: date,
-                   timeout_s: float, progress: bool = True) -> Comparison:
+                   timeout_s: float, progress: bool = True, interval_s: float = 2.0) -> Comparison:
     expected = expected_from_db(conn, settings.sync, today)
     want: dict[str, int] = {}
     for key in expected:
@@ -75,7 +75,7 @@ def wait_converged(conn: Any, services: BridgeServices, settings: BridgeSettings
             last_line = line
         return result if result.equal else None
 
-    return wait_for(converged, timeout_s, "casavi equal to the projection", interval_s=2.0)
+    return wait_for(converged, timeout_s, "casavi equal to the projection", interval_s=interval_s)
 
 
 def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
             burst = live_changes(dataset, args.seed, 50, today)
             burst_started = time.monotonic()
             apply_changes(conn, burst)
-            wait_converged(conn, services, settings, today, timeout_s=300, progress=False)
+            wait_converged(conn, services, settings, today, timeout_s=300, progress=False, interval_s=0.2)
             events: dict[str, int] = {}
             for ch in burst:
                 events[ch.event] = events.get(ch.event, 0) + 1
