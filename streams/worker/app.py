@@ -85,8 +85,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         started = time.monotonic()
         for key, value in rows.items():
             processor.load_row(key if isinstance(key, str) else key.decode(), *loads_entry(value))
-        for ref, value in emitted.items():
-            processor.load_emitted(ref if isinstance(ref, str) else ref.decode(), json.loads(value))
+        for value in emitted.values():
+            processor.load_emitted(json.loads(value))
         processor.finish_loading()
         loaded.set()
         log.info("state loaded: %d rows, %d emitted entities in %.1fs",

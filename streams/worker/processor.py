@@ -15,13 +15,13 @@ from typing import Any
 
 from streams.cdc.model import Row, RowChange
 from streams.commands.model import CasaviCommand, DeadLetter
+from streams.erp.schema import TABLES
 from streams.projection.diff import EmittedTable, plan
 from streams.projection.model import EmittedEntry
 from streams.projection.project import all_roots, effective_today
 from streams.projection.roots import Root, parse_root_key
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
-from streams.erp.schema import TABLES
 from streams.worker.rowcodec import Position, parse_row_key, row_key
 
 
@@ -55,7 +55,8 @@ class Processor:
         if position is not None:
             self.positions[key] = position
 
-    def load_emitted(self, slot: str, entry: dict[str, Any]) -> None:
+    def load_emitted(self, entry: dict[str, Any]) -> None:
+        """One entry of the persisted last-emitted table (its key is derived from it)."""
         self._loaded_emitted.append(EmittedEntry.from_dict(entry))
 
     def finish_loading(self) -> None:
@@ -137,7 +138,7 @@ def _previous_key(change: RowChange) -> str | None:
     """The state-table key of the row before an update, when the update names it."""
     if change.op != "u" or change.before is None:
         return None
-    pk = TABLES[change.table].primary_key if change.table in TABLES else ()
-    if not pk or not all(change.before.get(c) is not None for c in pk):
+    pk = TABLES[change.table].primary_key  # the table is known: the state has folded the change
+    if not all(change.before.get(c) is not None for c in pk):
         return None
     return row_key(change.table, tuple(change.before[c] for c in pk))

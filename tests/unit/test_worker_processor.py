@@ -69,8 +69,8 @@ def test_r21_restart_from_persisted_tables_sends_nothing() -> None:
     restarted = Processor(_config())
     for key, value in rows.items():
         restarted.load_row(key, *loads_entry(value))
-    for slot, entry in emitted.items():
-        restarted.load_emitted(slot, entry)
+    for entry in emitted.values():
+        restarted.load_emitted(entry)
     restarted.finish_loading()
 
     assert restarted.reproject_all() == []
