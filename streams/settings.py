@@ -62,6 +62,26 @@ class KafkaSettings(BaseModel):
     )
 
 
+class SourceSettings(BaseModel):
+    """The ERP side: which Debezium connector writes the CDC topics and how the ERP's own
+    tables map onto the reference schema."""
+
+    connector: Literal["postgresql", "sqlserver"] = Field(
+        default="postgresql", description="the Debezium connector that captures the ERP database"
+    )
+    database: str | None = Field(
+        default=None,
+        description="SQL Server: the connector's database.names entry; topics are <prefix>.<database>.<schema>.<table>",
+    )
+    mapping: Path | None = Field(
+        default=None, description="ERP mapping file (YAML); unset = the ERP tables are the reference schema"
+    )
+    unavailable_value_placeholder: str = Field(
+        default="__debezium_unavailable_value",
+        description="the connector's unavailable.value.placeholder (unchanged LOB / TOAST columns)",
+    )
+
+
 class CasaviSystem(BaseModel):
     url: str = "http://127.0.0.1:18480"
     key: SecretStr = SecretStr("")
@@ -129,6 +149,7 @@ class BridgeSettings(BaseSettings):
 
     stack: StackSettings = Field(default_factory=StackSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
     casavi: CasaviSettings = Field(default_factory=CasaviSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     log_level: str = "INFO"

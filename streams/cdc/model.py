@@ -10,6 +10,30 @@ Op = Literal["c", "u", "d", "r"]
 Row = dict[str, Any]
 
 
+class _Unavailable:
+    """The value of a column Debezium did not send: an unchanged SQL Server ``(n)varchar(max)``
+    / ``varbinary(max)`` column in an update, or an unchanged TOASTed PostgreSQL column
+    (the connector writes its ``unavailable.value.placeholder`` instead). The decoder puts
+    this marker in the row; the fold replaces it with the value the state holds. It never
+    reaches the state, a command or casavi."""
+
+    _instance: _Unavailable | None = None
+
+    def __new__(cls) -> _Unavailable:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNAVAILABLE"
+
+    def __reduce__(self) -> str:
+        return "UNAVAILABLE"
+
+
+UNAVAILABLE = _Unavailable()
+
+
 class SourcePosition(BaseModel):
     """Where a change sits in the source database's log; orders changes of one source.
 

@@ -99,6 +99,7 @@ class DeadLetter(BaseModel):
     partition: int
     offset: int
     table: str | None = None
+    entity: str | None = None
     reference_id: str | None = None
     key: str | None = None
     at_ms: int = Field(default=0)

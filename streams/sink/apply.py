@@ -44,7 +44,7 @@ class Failure:
     def dead_letter(self, at_ms: int) -> DeadLetter:
         return DeadLetter(stage="sink", reason=self.reason, error_code=self.error_code, topic=self.source.topic,
                           partition=self.source.partition, offset=self.source.offset,
-                          reference_id=self.source.command.reference_id, at_ms=at_ms)
+                          entity=self.source.command.entity, reference_id=self.source.command.reference_id, at_ms=at_ms)
 
 
 @dataclass
