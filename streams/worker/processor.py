@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from streams.cdc.model import Row, RowChange
+from streams.cdc.model import UNAVAILABLE, Row, RowChange
 from streams.commands.model import CasaviCommand, DeadLetter
+from streams.erp.rows import row_dict
 from streams.erp.schema import TABLES
 from streams.projection.diff import EmittedTable, plan
 from streams.projection.model import EmittedEntry
@@ -89,8 +90,9 @@ class Processor:
                     result.replayed += 1
                     continue
             try:
+                change = self._fill_unavailable(change)
                 result.roots |= self.state.apply(change)
-            except ValueError as exc:  # RowSchemaError / UnknownTable: messages carry no values
+            except ValueError as exc:  # RowSchemaError / UnknownTable / UnavailableColumns: no values
                 kafka = change.kafka
                 result.dead_letters.append(DeadLetter(
                     stage="fold", reason=str(exc), error_code=type(exc).__name__, table=change.table,
@@ -106,6 +108,30 @@ class Processor:
             if ts is not None and (result.newest_source_ts_ms is None or ts > result.newest_source_ts_ms):
                 result.newest_source_ts_ms = ts
         return result
+
+    def _fill_unavailable(self, change: RowChange) -> RowChange:
+        """Columns Debezium did not send (``UNAVAILABLE``: an unchanged LOB or TOASTed value)
+        keep the value the state holds; in ``before`` they are unknown and left out."""
+        after, before = change.after, change.before
+        gaps = [c for c, v in after.items() if v is UNAVAILABLE] if after is not None else []
+        before_gaps = before is not None and any(v is UNAVAILABLE for v in before.values())
+        if not gaps and not before_gaps:
+            return change
+        update: dict[str, Any] = {}
+        if before_gaps:
+            assert before is not None
+            update["before"] = {c: v for c, v in before.items() if v is not UNAVAILABLE}
+        if gaps and change.op != "d":
+            assert after is not None
+            held = self.state.get(change.table, change.key)
+            old_key = _previous_key(change)
+            if held is None and old_key is not None:  # an update that changed the primary key
+                held = self.state.get(change.table, parse_row_key(old_key)[1])
+            if held is None:
+                raise UnavailableColumns(change.table, gaps)
+            current = row_dict(held)
+            update["after"] = {**after, **{c: current.get(c) for c in gaps}}
+        return change.model_copy(update=update)
 
     def _written(self, result: FoldResult, key: str, row: Row | None, position: Position | None) -> None:
         if position is not None:
@@ -132,6 +158,18 @@ class Processor:
             entry = self.emitted.entries.get(slot)
             writes.append((slot, None if entry is None else entry.to_dict()))
         return writes
+
+
+class UnavailableColumns(ValueError):
+    """An update without the values of some columns (unchanged large columns Debezium did not
+    send) for a row the state does not hold: the row cannot be completed. Re-snapshot the
+    table (a Debezium incremental snapshot) to bring the full row."""
+
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        super().__init__(f"update of erp.{table} without the values of {', '.join(sorted(columns))} "
+                         "for a row the bridge does not hold yet; re-snapshot the table")
+        self.table = table
+        self.columns = tuple(columns)
 
 
 def _previous_key(change: RowChange) -> str | None:
