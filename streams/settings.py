@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -80,6 +80,12 @@ class SourceSettings(BaseModel):
         default="__debezium_unavailable_value",
         description="the connector's unavailable.value.placeholder (unchanged LOB / TOAST columns)",
     )
+
+    @model_validator(mode="after")
+    def _database_for_sqlserver(self) -> SourceSettings:
+        if self.connector == "sqlserver" and not self.database:
+            raise ValueError("BRIDGE_SOURCE__DATABASE must name the SQL Server connector's database.names entry")
+        return self
 
 
 class CasaviSystem(BaseModel):

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from streams.cdc.topics import topics_by_table
+from streams.mapping.topics import topics_by_source_table
 from streams.settings import BridgeSettings
 from streams.stack import connect, kafka, postgres, processes
 from streams.stack.paths import SERVICES, StackPaths
@@ -17,8 +17,9 @@ PASSWORD_ENV = "BRIDGE_STACK__POSTGRES_PASSWORD"
 
 
 def cdc_topics(settings: BridgeSettings) -> dict[str, str]:
-    """CDC topic of every ERP table (Debezium PostgreSQL connector: <prefix>.<schema>.<table>)."""
-    return topics_by_table(settings.kafka.cdc_topic_prefix)
+    """``{source table: CDC topic}`` of every captured table (the reference table names unless
+    ``BRIDGE_SOURCE__MAPPING`` names an ERP's own)."""
+    return topics_by_source_table(settings.kafka.cdc_topic_prefix, settings.source)
 
 
 def _service_state(alive: bool, ready: bool) -> str:

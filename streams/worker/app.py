@@ -27,13 +27,14 @@ from typing import Any, Literal
 import faust
 from faust.streams import _current_event  # table writes inside a take_events batch need it
 
-from streams.cdc.decode import decode
+from streams.cdc.decode import Decoder
 from streams.cdc.model import MalformedEvent, RowChange, Tombstone
 from streams.commands.model import CasaviCommand, DeadLetter, encode
 from streams.settings import BridgeSettings
 from streams.worker.processor import Processor
 from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.status import WorkerStatus
+from streams.mapping.topics import mapping_of
 from streams.worker.topics import cdc_topics
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,9 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         consumer_max_fetch_size=16 * 1024 * 1024,
         stream_buffer_maxsize=batch_size * 4,
     )
-    names = cdc_topics(kafka)
-    table_of_topic = {topic: table for table, topic in names.items()}
-    source = app.topic(*names.values(), kafka.ticks_topic, **RAW)
+    table_of_topic = cdc_topics(kafka, settings.source)
+    decoder = Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder)
+    source = app.topic(*table_of_topic, kafka.ticks_topic, **RAW)
     ticks = app.topic(kafka.ticks_topic, **RAW)
     dlq_topic = app.topic(kafka.dlq_topic, **RAW)
     # keys and values are raw bytes (app-wide serializers): rows as tagged JSON, see rowcodec
@@ -141,7 +142,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 tick_today = processor.today()
                 continue
             try:
-                decoded = decode(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
+                decoded = decoder.decode(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
             except MalformedEvent as exc:
                 letters.append(_letter(event, "decode", exc.reason, table=table_of_topic.get(msg.topic)))
                 continue

@@ -7,6 +7,8 @@ import logging
 
 from faust.worker import Worker
 
+from streams.mapping import MappingError
+from streams.mapping.topics import mapping_of
 from streams.settings import BridgeSettings
 from streams.worker.app import build_app
 from streams.worker.topics import TopicLayoutError, check_single_partition, ensure_topics
@@ -15,15 +17,22 @@ log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
-    ensure_topics(settings.kafka)
     try:
-        check_single_partition(settings.kafka)
+        mapping = mapping_of(settings.source)
+    except MappingError as exc:
+        log.error("%s", exc)
+        return 2
+    ensure_topics(settings.kafka, source=settings.source)
+    try:
+        check_single_partition(settings.kafka, settings.source)
     except TopicLayoutError as exc:
         log.error("%s", exc)
         return 2
     app = build_app(settings)
-    log.info("worker %s reading %s.erp.* from %s, writing %s", settings.kafka.worker_app_id,
-             settings.kafka.cdc_topic_prefix, settings.kafka.bootstrap_servers, settings.kafka.commands_topic)
+    log.info("worker %s reading %d CDC topics of %s (%s mapping: %s) from %s, writing %s",
+             settings.kafka.worker_app_id, len(mapping.tables), settings.source.connector,
+             "identity" if mapping.is_identity else "ERP", mapping.origin, settings.kafka.bootstrap_servers,
+             settings.kafka.commands_topic)
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False,
                     override_logging=False)
     worker.execute_from_commandline()

@@ -9,23 +9,23 @@ from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from streams.cdc.topics import topics_by_table
-from streams.settings import KafkaSettings
+from streams.mapping.topics import source_topics
+from streams.settings import KafkaSettings, SourceSettings
 
 log = logging.getLogger(__name__)
 
 
-def cdc_topics(kafka: KafkaSettings) -> dict[str, str]:
-    """``{table: topic}``: ``<prefix>.erp.<table>``. The SQL Server connector adds the
-    database name (``<prefix>.<db>.erp.<table>``): set ``BRIDGE_KAFKA__CDC_TOPIC_PREFIX``
-    to ``<prefix>.<db>`` there."""
-    return topics_by_table(kafka.cdc_topic_prefix)
+def cdc_topics(kafka: KafkaSettings, source: SourceSettings | None = None) -> dict[str, str]:
+    """``{topic: reference table}`` of every captured table: ``<prefix>.<schema>.<table>``,
+    with the database (``BRIDGE_SOURCE__DATABASE``) after the prefix for SQL Server; schema
+    and table as the ERP mapping names them (``streams.mapping.topics``)."""
+    return {topic: t.target.name for topic, t in source_topics(kafka.cdc_topic_prefix, source or SourceSettings()).items()}
 
 
-def ensure_topics(kafka: KafkaSettings, replication_factor: int = 1) -> None:
+def ensure_topics(kafka: KafkaSettings, replication_factor: int = 1, source: SourceSettings | None = None) -> None:
     """Create the CDC, command, DLQ and tick topics when missing (one partition each:
     commands keep casavi's referential order across entities, R20)."""
-    names = [*cdc_topics(kafka).values(), kafka.commands_topic, kafka.dlq_topic, kafka.ticks_topic]
+    names = [*cdc_topics(kafka, source), kafka.commands_topic, kafka.dlq_topic, kafka.ticks_topic]
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id="casavi-bridge-admin")
     try:
         existing = set(admin.list_topics())
@@ -47,11 +47,11 @@ class TopicLayoutError(RuntimeError):
     """A topic the worker reads or writes has more than one partition."""
 
 
-def check_single_partition(kafka: KafkaSettings) -> None:
+def check_single_partition(kafka: KafkaSettings, source: SourceSettings | None = None) -> None:
     """The worker's tables and the commands' referential order rely on one partition per
     CDC topic and on the commands topic (docs/design.md); refuse to start otherwise,
     before any event is read."""
-    names = [*cdc_topics(kafka).values(), kafka.commands_topic, kafka.ticks_topic]
+    names = [*cdc_topics(kafka, source), kafka.commands_topic, kafka.ticks_topic]
     consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id="casavi-bridge-check")
     try:
         wrong = {n: len(p) for n in names if (p := consumer.partitions_for_topic(n)) and len(p) != 1}
