@@ -1,6 +1,7 @@
 """``bridge``: the one command users drive the bridge with.
 
     bridge stack up|down|status [--json]|logs [SERVICE]   local Kafka, Kafka Connect + Debezium, PostgreSQL
+    bridge mapping check|connector [FILE]                  the ERP mapping onto the reference schema
     bridge worker                                          CDC topics -> casavi commands (Faust)
     bridge sink                                            casavi commands -> casavi manager API
     bridge sim                                             the casavi simulator (HTTP)
@@ -49,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("service", nargs="?", choices=["kafka", "connect", "postgres"])
     logs.add_argument("-n", "--lines", type=int, default=50)
     logs.set_defaults(handler=_lazy("streams.stack.commands", "logs"))
+
+    mapping = sub.add_parser("mapping", help="the ERP mapping: check it, derive its Debezium connector config")
+    mapping_sub = mapping.add_subparsers(dest="mapping_command", required=True)
+    mcheck = mapping_sub.add_parser("check", help="validate a mapping against the reference schema")
+    mcheck.add_argument("file", nargs="?", help="mapping file (default: BRIDGE_SOURCE__MAPPING)")
+    mcheck.set_defaults(handler=_lazy("streams.mapping.cli", "check"))
+    mconn = mapping_sub.add_parser("connector", help="print the connector config capturing exactly the mapped tables")
+    mconn.add_argument("file", nargs="?", help="mapping file (default: BRIDGE_SOURCE__MAPPING)")
+    mconn.add_argument("--connector", choices=["postgresql", "sqlserver"], default=None,
+                       help="default: BRIDGE_SOURCE__CONNECTOR")
+    mconn.set_defaults(handler=_lazy("streams.mapping.cli", "connector"))
 
     worker = sub.add_parser("worker", help="fold CDC events into state and emit casavi commands")
     worker.set_defaults(handler=_lazy("streams.worker.main"))

@@ -121,6 +121,20 @@ class TableMapping:
             row[d.target] = d.value(raw)
         return row
 
+    def map_row(self, source_row: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A source row read straight from the ERP database (Python values) as a reference
+        row; None when the mapping skips it. Raises ``RowMappingError``."""
+        if self.skipped(source_row):
+            return None
+        row: dict[str, Any] = {}
+        for src, (ref, kind) in self.renames.items():
+            v = source_row.get(src)
+            try:
+                row[ref] = None if v is None else kind_converter(kind)(v)
+            except BadValue as exc:
+                raise RowMappingError(f"mapping {self.name}.{src} -> {self.target.name}.{ref}: {exc}") from None
+        return self.finish(row, source_row)
+
     def skipped(self, raw: Mapping[str, Any]) -> bool:
         if self.skip_column is None:
             return False

@@ -45,7 +45,7 @@ class ColumnSpec(_Strict):
         default=None, description="source columns whose values together name the row: a stable integer id"
     )
     const: Scalar | None = Field(default=None, description="a constant value")
-    codes: dict[str, Scalar] | None = Field(
+    codes: dict[str | int | bool, Scalar] | None = Field(
         default=None, description="source code -> reference value (e.g. an ERP's contract type codes)"
     )
     default: Scalar | None = Field(default=None, description="the reference value for a code not in codes")

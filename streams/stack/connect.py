@@ -16,14 +16,13 @@ from streams.stack import processes
 from streams.stack.errors import StackError
 from streams.stack.jvm import java_command, write_properties
 from streams.stack.kafka import bootstrap_servers
-from streams.stack.paths import CONNECT_DIR, StackPaths
+from streams.stack.paths import StackPaths
 from streams.stack.waiting import wait_for
 
 log = logging.getLogger(__name__)
 
 SERVICE = "connect"
 GROUP_ID = "casavi-bridge-connect"
-POSTGRES_CONNECTOR_FILE = CONNECT_DIR / "postgres-connector.json"
 # The worker resolves ${env:...} in connector configs from its environment: the password is
 # handed to the worker process and never stored in the connector config topic.
 PASSWORD_ENV = "BRIDGE_STACK__POSTGRES_PASSWORD"
@@ -108,9 +107,12 @@ def connector_states(stack: StackSettings) -> dict[str, dict[str, Any]]:
 
 
 def postgres_connector(settings: BridgeSettings) -> tuple[str, dict[str, str]]:
-    """Name and config of the PostgreSQL connector: connect/postgres-connector.json with this stack's endpoints."""
-    spec = json.loads(POSTGRES_CONNECTOR_FILE.read_text())
-    config: dict[str, str] = {k: str(v) for k, v in spec["config"].items()}
+    """Name and config of the PostgreSQL connector: connect/postgres-connector.json capturing the
+    tables of the ERP mapping (``BRIDGE_SOURCE__MAPPING``), with this stack's endpoints."""
+    from streams.mapping.connector import connector_config
+    from streams.mapping.topics import mapping_of
+
+    name, config = connector_config("postgresql", settings, mapping_of(settings.source))
     stack = settings.stack
     config.update(
         {
@@ -119,10 +121,9 @@ def postgres_connector(settings: BridgeSettings) -> tuple[str, dict[str, str]]:
             "database.user": stack.postgres_user,
             "database.password": f"${{env:{PASSWORD_ENV}}}",
             "database.dbname": stack.postgres_db,
-            "topic.prefix": settings.kafka.cdc_topic_prefix,
         }
     )
-    return str(spec["name"]), config
+    return name, config
 
 
 def register(stack: StackSettings, name: str, config: dict[str, str]) -> bool:
