@@ -1,0 +1,63 @@
+"""Unchanged TOASTed columns on the real stack: PostgreSQL does not send them, Debezium puts its
+placeholder there, and the bridge keeps the value it holds.
+
+``erp.document`` has REPLICA IDENTITY DEFAULT (connect/postgres/erp_schema.sql). A document
+with 200 KB of incompressible content is stored out of line (TOAST); an update of its name
+leaves the content unchanged, so the update event carries the placeholder instead of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from typing import Any
+
+import pytest
+
+from streams.cdc.decode import Decoder
+from streams.cdc.model import UNAVAILABLE, RowChange
+from streams.settings import SyncSettings
+from streams.worker.processor import Processor
+
+pytestmark = pytest.mark.integration
+
+DOC_ID = 880001
+
+
+async def test_unchanged_toasted_content_keeps_its_value(stack: dict[str, Any], pg_conn: Any,
+                                                         topic_reader: Any) -> None:
+    content = os.urandom(200_000)
+    with pg_conn.transaction():
+        pg_conn.execute("DELETE FROM erp.document WHERE document_id = %s", (DOC_ID,))
+        pg_conn.execute(
+            "INSERT INTO erp.document (document_id, property_id, document_type_code, name, mime_type, created_at,"
+            " released, content) VALUES (%s, 1, 'HO', 'Hausordnung.pdf', 'application/pdf', now(), true, %s)",
+            (DOC_ID, content))
+    pg_conn.execute("UPDATE erp.document SET name = 'Hausordnung 2026.pdf' WHERE document_id = %s", (DOC_ID,))
+
+    decoder = Decoder()
+    changes: list[RowChange] = []
+
+    def ours(record: Any) -> bool:
+        if record.value is None:
+            return False
+        out = decoder.decode(record.topic, record.partition, record.offset, record.key, record.value)
+        if isinstance(out, RowChange) and out.key == (DOC_ID,) and out.op in ("c", "u"):
+            changes.append(out)
+        return any(c.op == "u" and c.after and c.after["name"] == "Hausordnung 2026.pdf" for c in changes)
+
+    async with topic_reader(stack["cdc_topics"]["document"]) as reader:
+        await reader.wait_for(ours, 60, "the document's insert and update")
+    create = next(c for c in changes if c.op == "c")
+    update = next(c for c in changes if c.op == "u" and c.after and c.after["name"] == "Hausordnung 2026.pdf")
+    assert update.after is not None and update.after["content"] is UNAVAILABLE  # Debezium did not send it
+    assert update.before is None  # REPLICA IDENTITY DEFAULT: no before row
+
+    processor = Processor(SyncSettings(today=date.today()))
+    processor.fold([create])
+    step = processor.fold([update])
+    assert not step.dead_letters
+    held = processor.state.get("document", (DOC_ID,))
+    assert held is not None and held.content == content and held.name == "Hausordnung 2026.pdf"  # type: ignore[attr-defined]
+    assert [row["content"] for _, row, _ in step.row_writes if row] == [content]
