@@ -55,6 +55,9 @@ class KafkaSettings(BaseModel):
     commands_topic: str = "casavi.commands"
     dlq_topic: str = "casavi.dlq"
     ticks_topic: str = "bridge.ticks"
+    receipts_topic: str = Field(
+        default="casavi.receipts", description="what casavi applied or refused, per casavi slot (compacted)"
+    )
     worker_app_id: str = "casavi-bridge"
     sink_group_id: str = "casavi-bridge-sink"
     store: str = Field(

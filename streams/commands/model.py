@@ -39,6 +39,13 @@ class CasaviCommand(BaseModel):
     reason: str = ""
     emitted_at_ms: int = 0
     source_ts_ms: int | None = None
+    root: str | None = None
+    system: str | None = None
+
+    @property
+    def slot(self) -> str:
+        """``<entity>:<reference id>``: the key of the command topic, the receipts and the emitted table."""
+        return f"{self.entity}:{self.reference_id}"
 
     @property
     def level(self) -> int:

@@ -39,10 +39,14 @@ def diff(
     owned_by_root: Iterable[str],
     *,
     reasons: Mapping[str, str] | None = None,
+    root: str | None = None,
+    force: bool = False,
 ) -> list[CasaviCommand]:
     """Commands that turn what this root emitted last into ``root_outputs``.
 
     ``owned_by_root``: slot keys this root emitted before (and still owns).
+    ``root``: the key of the root the commands belong to (carried on each command).
+    ``force``: upsert every desired slot, even one casavi already has (a full re-sync).
     ``reasons``: optional ``{slot key: reason}`` (``project_root(..., excluded=…)``) for
     the delete commands; a slot without a reason is deleted with ``"R13 no longer in
     projection"`` (row deleted or renumbered).
@@ -51,13 +55,13 @@ def diff(
     for key in sorted(root_outputs):
         d = root_outputs[key]
         prev = previously_emitted.get(key)
-        if prev is not None and prev.content_hash == d.content_hash and prev.parent_ids == d.parent_ids:
+        if not force and prev is not None and prev.content_hash == d.content_hash and prev.parent_ids == d.parent_ids:
             continue
         cmds.append(
             CasaviCommand(
                 op="UPSERT", entity=d.entity, reference_id=d.reference_id, parent_ids=d.parent_ids,
                 document=d.document, content_hash=d.content_hash,
-                reason=UPSERT_NEW if prev is None else UPSERT_CHANGED,
+                reason=UPSERT_NEW if prev is None else UPSERT_CHANGED, root=root,
             )
         )
     for key in sorted(set(owned_by_root)):
@@ -67,7 +71,7 @@ def diff(
         if prev is None:
             continue
         reason = (reasons or {}).get(key, GONE)
-        cmds.append(CasaviCommand.delete(prev.entity, prev.reference_id, prev.parent_ids, reason=reason))
+        cmds.append(CasaviCommand.delete(prev.entity, prev.reference_id, prev.parent_ids, reason=reason, root=root))
     return cmds
 
 
@@ -131,6 +135,10 @@ class EmittedTable:
                 if old is not None:
                     self._drop_owner(old.root, key)
 
+    def put(self, entry: EmittedEntry) -> None:
+        """Store one entry as it is (e.g. a slot casavi did not apply, kept with a marker hash)."""
+        self._put(entry)
+
     def hashes(self) -> dict[str, str]:
         return {k: e.content_hash for k, e in self.entries.items()}
 
@@ -143,14 +151,16 @@ def plan(
     emitted: EmittedTable,
     *,
     record: bool = True,
+    force: bool = False,
 ) -> list[CasaviCommand]:
     """Project every root, diff it against ``emitted`` and return the commands in emit
-    order. With ``record`` the table is updated as if the commands were emitted."""
+    order. With ``record`` the table is updated as if the commands were emitted; with
+    ``force`` every desired slot is sent, whatever was emitted before."""
     per_root: list[tuple[Root, list[CasaviCommand]]] = []
     for root in sorted(roots, key=root_sort_key):
         excluded: dict[str, str] = {}
         out = project_root(state, root, config, today, excluded=excluded)
-        cmds = diff(out, emitted.entries, emitted.owned(root), reasons=excluded)
+        cmds = diff(out, emitted.entries, emitted.owned(root), reasons=excluded, root=root.key, force=force)
         if cmds:
             per_root.append((root, cmds))
     # a slot one root upserts must not be deleted by another root in the same plan

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 from streams.cdc.model import UNAVAILABLE, Row, RowChange
 from streams.commands.model import CasaviCommand, DeadLetter
+from streams.commands.receipts import DEPENDENCY_CODES, Receipt
 from streams.erp.rows import row_dict
 from streams.erp.schema import TABLES
 from streams.projection.diff import EmittedTable, plan
@@ -36,11 +37,31 @@ class FoldResult:
     replayed: int = 0  # changes older than what the state already holds: skipped
 
 
+# The content hash of an emitted entry casavi did not apply: never equal to a real hash, so
+# the next projection of its root sends the slot again (or deletes it again).
+FAILED = "failed:"
+
+EmittedWrite = tuple[str, dict[str, Any] | None]
+
+
+@dataclass
+class ReceiptOutcome:
+    roots: set[Root] = field(default_factory=set)  # to re-project now
+    emitted_writes: list[EmittedWrite] = field(default_factory=list)
+    failed: int = 0
+    ignored: int = 0  # of another system, or about a command since superseded
+
+
 class Processor:
-    def __init__(self, config: SyncSettings) -> None:
+    def __init__(self, config: SyncSettings, system: str = "test") -> None:
         self.config = config
+        self.system = system  # the casavi system the emitted table is about (R22)
         self.state = ErpState()
         self.emitted = EmittedTable()
+        # slots casavi did not apply -> their root key; and, for those that wait for another
+        # entity (a contract for its contact), needed slot -> waiting slots
+        self.failed: dict[str, str] = {}
+        self.waiting: dict[str, set[str]] = {}
         # state-table key -> source position of the last change applied to that row (deletes
         # included): a replayed or duplicated older change never takes the state back in time
         self.positions: dict[str, Position] = {}
@@ -63,6 +84,7 @@ class Processor:
     def finish_loading(self) -> None:
         self.emitted = EmittedTable(self._loaded_emitted)
         self._loaded_emitted = []
+        self.failed = {k: e.root for k, e in self.emitted.entries.items() if e.content_hash.startswith(FAILED)}
 
     @property
     def row_count(self) -> int:
@@ -93,12 +115,11 @@ class Processor:
                 change = self._fill_unavailable(change)
                 result.roots |= self.state.apply(change)
             except ValueError as exc:  # RowSchemaError / UnknownTable / UnavailableColumns: no values
-                kafka = change.kafka
-                result.dead_letters.append(DeadLetter(
-                    stage="fold", reason=str(exc), error_code=type(exc).__name__, table=change.table,
-                    topic=kafka.topic if kafka else "", partition=kafka.partition if kafka else -1,
-                    offset=kafka.offset if kafka else -1, at_ms=int(time.time() * 1000),
-                ))
+                result.dead_letters.append(_fold_letter(change, str(exc), type(exc).__name__))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one change, not the batch: its message may quote values
+                result.dead_letters.append(_fold_letter(
+                    change, f"unexpected {type(exc).__name__} while folding", "UNEXPECTED"))
                 continue
             self._written(result, key, None if change.op == "d" else change.after, position)
             old_key = _previous_key(change)
@@ -138,26 +159,102 @@ class Processor:
             self.positions[key] = position
         result.row_writes.append((key, row, position))
 
-    def project(self, roots: Iterable[Root], source_ts_ms: int | None = None) -> list[CasaviCommand]:
+    def project(self, roots: Iterable[Root], source_ts_ms: int | None = None, *,
+                force: bool = False) -> list[CasaviCommand]:
         """Commands for the affected roots, in casavi's order (R20); records them as emitted
         in memory. Persist with ``emitted_writes`` once they are delivered."""
-        commands = plan(self.state, roots, self.config, self.today(), self.emitted, record=True)
+        commands = plan(self.state, roots, self.config, self.today(), self.emitted, record=True, force=force)
         now = int(time.time() * 1000)
-        return [c.model_copy(update={"emitted_at_ms": now, "source_ts_ms": source_ts_ms}) for c in commands]
+        out = [c.model_copy(update={"emitted_at_ms": now, "source_ts_ms": source_ts_ms, "system": self.system})
+               for c in commands]
+        for c in out:
+            self.failed.pop(c.slot, None)  # sent again: its receipt tells anew
+        return out
 
-    def reproject_all(self) -> list[CasaviCommand]:
-        """Every root, including those whose rows are gone (time-driven rules, replays)."""
+    def reproject_all(self, *, force: bool = False) -> list[CasaviCommand]:
+        """Every root, including those whose rows are gone (time-driven rules, replays);
+        ``force``: everything sent again (a full sync of the casavi system)."""
         roots = all_roots(self.state) | {parse_root_key(k) for k in self.emitted.by_root}
-        return self.project(roots)
+        return self.project(roots, force=force)
 
-    def emitted_writes(self, commands: Sequence[CasaviCommand]) -> list[tuple[str, dict[str, Any] | None]]:
+    # --- feedback from casavi -----------------------------------------------------------
+
+    def apply_receipts(self, receipts: Iterable[Receipt]) -> ReceiptOutcome:
+        """Fold what casavi did with earlier commands. A failed command is forgotten as emitted
+        (its entry keeps the root with a ``FAILED`` hash), so its root sends it again; a
+        command that waited for another entity is retried as soon as that one is applied."""
+        out = ReceiptOutcome()
+        for r in receipts:
+            if r.system != self.system:
+                out.ignored += 1
+                continue
+            slot = r.slot
+            if r.status != "failed":
+                for waiting in self.waiting.pop(slot, ()):
+                    root = self.failed.get(waiting)
+                    if root is not None:
+                        out.roots.add(parse_root_key(root))
+                continue
+            entry = self.emitted.entries.get(slot)
+            if r.op == "UPSERT":
+                if entry is None or entry.content_hash != r.content_hash:
+                    out.ignored += 1  # superseded by a later command (or already deleted)
+                    continue
+                marked = replace(entry, content_hash=FAILED + (r.error_code or "FAILED"))
+            else:
+                if entry is not None or r.root is None:
+                    out.ignored += 1  # the slot was sent again since
+                    continue
+                marked = EmittedEntry(r.entity, r.reference_id, FAILED + (r.error_code or "FAILED"),  # type: ignore[arg-type]
+                                      r.parent_ids, r.root)
+            self.emitted.put(marked)
+            self.failed[slot] = marked.root
+            out.emitted_writes.append((slot, marked.to_dict()))
+            out.failed += 1
+            if r.error_code in DEPENDENCY_CODES:
+                # wait for what casavi refused itself, if any; else for everything it names
+                needs = [n for n in r.needs if n in self.failed] or r.needs
+                for need in needs:
+                    self.waiting.setdefault(need, set()).add(slot)
+        return out
+
+    def failed_roots(self) -> set[Root]:
+        """Roots of the slots casavi did not apply (retried by every tick)."""
+        return {parse_root_key(root) for root in self.failed.values()}
+
+    def redrive(self, slots: Iterable[str]) -> tuple[set[Root], list[EmittedWrite], int]:
+        """Forget what casavi holds for ``slots`` and name their roots to re-project. Returns
+        (roots, emitted writes, slots unknown to the emitted table)."""
+        roots: set[Root] = set()
+        writes: list[EmittedWrite] = []
+        unknown = 0
+        for slot in slots:
+            entry = self.emitted.entries.get(slot)
+            if entry is None:
+                unknown += 1
+                continue
+            marked = replace(entry, content_hash=FAILED + "REDRIVE")
+            self.emitted.put(marked)
+            self.failed[slot] = marked.root
+            writes.append((slot, marked.to_dict()))
+            roots.add(parse_root_key(marked.root))
+        return roots, writes, unknown
+
+    def emitted_writes(self, commands: Sequence[CasaviCommand]) -> list[EmittedWrite]:
         """The persisted last-emitted entries to write for delivered commands."""
-        writes: list[tuple[str, dict[str, Any] | None]] = []
+        writes: list[EmittedWrite] = []
         for c in commands:
-            slot = f"{c.entity}:{c.reference_id}"
+            slot = c.slot
             entry = self.emitted.entries.get(slot)
             writes.append((slot, None if entry is None else entry.to_dict()))
         return writes
+
+
+def _fold_letter(change: RowChange, reason: str, code: str) -> DeadLetter:
+    kafka = change.kafka
+    return DeadLetter(stage="fold", reason=reason, error_code=code, table=change.table,
+                      topic=kafka.topic if kafka else "", partition=kafka.partition if kafka else -1,
+                      offset=kafka.offset if kafka else -1, at_ms=int(time.time() * 1000))
 
 
 class UnavailableColumns(ValueError):
