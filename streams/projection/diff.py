@@ -152,15 +152,23 @@ def plan(
     *,
     record: bool = True,
     force: bool = False,
+    errors: list[tuple[Root, BaseException]] | None = None,
 ) -> list[CasaviCommand]:
     """Project every root, diff it against ``emitted`` and return the commands in emit
     order. With ``record`` the table is updated as if the commands were emitted; with
-    ``force`` every desired slot is sent, whatever was emitted before."""
+    ``force`` every desired slot is sent, whatever was emitted before. With ``errors``, a
+    root whose projection raises is left out (nothing recorded) and reported there."""
     per_root: list[tuple[Root, list[CasaviCommand]]] = []
     for root in sorted(roots, key=root_sort_key):
         excluded: dict[str, str] = {}
-        out = project_root(state, root, config, today, excluded=excluded)
-        cmds = diff(out, emitted.entries, emitted.owned(root), reasons=excluded, root=root.key, force=force)
+        try:
+            out = project_root(state, root, config, today, excluded=excluded)
+            cmds = diff(out, emitted.entries, emitted.owned(root), reasons=excluded, root=root.key, force=force)
+        except Exception as exc:  # noqa: BLE001 - one root, not the plan
+            if errors is None:
+                raise
+            errors.append((root, exc))
+            continue
         if cmds:
             per_root.append((root, cmds))
     # a slot one root upserts must not be deleted by another root in the same plan

@@ -50,6 +50,9 @@ class Failure:
 @dataclass
 class BatchResult:
     applied: list[Sourced] = field(default_factory=list)  # includes commands superseded within the batch
+    # of ``applied``: the job completed without a result for them (casavi's API text shows
+    # ``"results": {}``): taken as applied, confirmed only by reading casavi back (reconcile)
+    unconfirmed: list[Sourced] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
     imports: int = 0
     bisections: int = 0
@@ -77,7 +80,10 @@ def _reason(result: ImportItemResult, code: str) -> str:
 
 
 def resolve(phase: ImportPhase, job: Job, sources: Sequence[Sourced]) -> BatchResult:
-    """Map a completed job's item results back to the phase's commands."""
+    """Map a completed job's item results back to the phase's commands.
+
+    casavi's per-item results are a hint: an item reported failed (or under a failed
+    container) is a failure; an item without any result counts as applied, unconfirmed."""
     results: dict[ItemKey, list[ImportItemResult]] = {}
     for item in job.results.items:
         results.setdefault((item.entity, item.id), []).append(item)
@@ -92,12 +98,11 @@ def resolve(phase: ImportPhase, job: Job, sources: Sequence[Sourced]) -> BatchRe
         if failed:
             code = failed[0].error_code or "FAILED"
             out.failed.append(Failure(source, code, _reason(failed[0], code)))
-        elif own:
-            out.applied.append(source)
-            out.applied.extend(sources[i] for i in planned.superseded)
         else:
-            entity, ref = planned.key
-            out.failed.append(Failure(source, "NO_RESULT", f"casavi reported no result for {entity} {ref}"))
+            done = [source, *(sources[i] for i in planned.superseded)]
+            out.applied.extend(done)
+            if not own:  # no per-item result: a hint is missing, not a failure
+                out.unconfirmed.extend(done)
     return out
 
 
@@ -130,6 +135,7 @@ async def _run_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence
 
 def _merge(into: BatchResult, part: BatchResult) -> None:
     into.applied.extend(part.applied)
+    into.unconfirmed.extend(part.unconfirmed)
     into.failed.extend(part.failed)
     into.imports += part.imports
     into.bisections += part.bisections

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,15 +28,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from streams.commands.model import CommandCodecError, DeadLetter, decode
+from streams.commands.receipts import DEPENDENCY_CODES, Receipt, ReceiptStatus
 from streams.settings import BridgeSettings
 from streams.sink.apply import Failure, Sourced, apply_batch
 from streams.sink.client import CasaviClient, Stopped
+from streams.sink.policy import Backoff
 from streams.sink.stats import SinkStats
 
 log = logging.getLogger(__name__)
 
 # casavi error codes that can mean "the other command has not arrived yet".
-DEFERRABLE_CODES = frozenset({"MISSING_REFERENCE", "CONTACT_IN_USE", "CONTACT_REFERENCED", "CONTACT_NOT_ARCHIVED"})
+DEFERRABLE_CODES = DEPENDENCY_CODES
+KAFKA_RETRY = Backoff(base_s=0.5, cap_s=30.0, max_retries=8, exhausted_s=30.0)
 
 
 class Record(Protocol):
@@ -65,6 +69,7 @@ class Producer(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def send_and_wait(self, topic: str, value: bytes | None = ..., key: bytes | None = ...) -> Any: ...
+    async def send(self, topic: str, value: bytes | None = ..., key: bytes | None = ...) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ class SinkRunner:
         self.stats = SinkStats(system=settings.casavi.system)
         self._deferred: list[_Deferred] = []
         self._last_deferred_try = 0.0
+        self._rng = random.Random()
         self._consumed: dict[_Partition, int] = {}  # next offset after the last record read, per partition
 
     def _default_consumer(self) -> Consumer:
@@ -185,6 +191,11 @@ class SinkRunner:
             except CommandCodecError as exc:
                 letters.append(DeadLetter(stage="sink", reason=str(exc), error_code="UNDECODABLE", topic=r.topic,
                                           partition=r.partition, offset=r.offset, key=_key_text(r.key), at_ms=at_ms))
+        system = self.settings.casavi.system
+        other = [d for d in decoded if d.command.system not in (None, system)]
+        if other:  # projected for the other casavi system (R22): that system's full sync covers it
+            log.info("skipped %d commands projected for another casavi system", len(other))
+            decoded = [d for d in decoded if d.command.system in (None, system)]
         carried = self._deferred
         since = {id(d.source): d.since for d in carried}
         batch = [d.source for d in carried] + decoded
@@ -192,14 +203,23 @@ class SinkRunner:
         result = await apply_batch(self.client, batch)
 
         self._deferred = []
+        receipts: list[Receipt] = []
+        unconfirmed = {id(s) for s in result.unconfirmed}
+        for applied in result.applied:
+            status: ReceiptStatus = "unconfirmed" if id(applied) in unconfirmed else "applied"
+            receipts.append(Receipt.of(applied.command, system, status, at_ms))
         for failure in result.failed:
             first = since.get(id(failure.source), now)
             if failure.error_code in DEFERRABLE_CODES and now - first < self.defer_limit_s:
                 self._deferred.append(_Deferred(failure.source, first))
             else:
                 letters.append(failure.dead_letter(at_ms))
+                receipts.append(Receipt.of(failure.source.command, system, "failed", at_ms, failure.error_code))
                 self._log_failure(failure)
-        await self._send_dead_letters(letters)
+        await self._deliver(self.settings.kafka.dlq_topic,
+                            [((letter.reference_id or letter.key or "").encode(), letter.model_dump_json().encode())
+                             for letter in letters])
+        await self._deliver(self.settings.kafka.receipts_topic, [(r.slot.encode(), r.encode()) for r in receipts])
         await self._commit(records)
         self._record(records, decoded, result.applied, letters, result.imports, result.bisections)
 
@@ -217,20 +237,22 @@ class SinkRunner:
                     failure.source.command.reference_id, failure.source.topic, failure.source.partition,
                     failure.source.offset, failure.error_code)
 
-    async def _send_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        """Deliver every dead letter before the offsets are committed; retry until Kafka has them."""
-        topic = self.settings.kafka.dlq_topic
-        for letter in letters:
-            delay = 0.5
-            while True:
-                try:
-                    await self.producer.send_and_wait(topic, value=letter.model_dump_json().encode(),
-                                                      key=(letter.reference_id or letter.key or "").encode())
-                    break
-                except Exception as exc:  # noqa: BLE001 - the producer raises many kinds
-                    log.warning("sending a dead letter failed (%s); retrying in %.1f s", type(exc).__name__, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+    async def _deliver(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
+        """Deliver dead letters or receipts before the offsets are committed; retry until Kafka has them."""
+        if not records:
+            return
+        attempt = 0
+        while True:
+            try:
+                futures = [await self.producer.send(topic, value=value, key=key) for key, value in records]
+                await asyncio.gather(*futures)
+                return
+            except Exception as exc:  # noqa: BLE001 - the producer raises many kinds
+                attempt += 1
+                delay = KAFKA_RETRY.delay(attempt, self._rng)
+                log.warning("sending %d records to %s failed (%s); retry %d in %.1f s", len(records), topic,
+                            type(exc).__name__, attempt, delay)
+                await asyncio.sleep(delay)
 
     async def _commit(self, records: Sequence[Record]) -> None:
         """Commit the next offset of every partition in the batch, held at the oldest deferred command."""

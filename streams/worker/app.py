@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 import traceback
 import weakref
@@ -29,7 +30,10 @@ from faust.streams import _current_event  # table writes inside a take_events ba
 
 from streams.cdc.decode import Decoder
 from streams.cdc.model import MalformedEvent, RowChange, Tombstone
-from streams.commands.model import CasaviCommand, DeadLetter, encode
+from streams.commands.model import DeadLetter, encode
+from streams.commands.receipts import Receipt, ReceiptCodecError, decode_receipt
+from streams.sink.policy import Backoff
+from streams.worker.control import Control
 from streams.settings import BridgeSettings
 from streams.worker.processor import Processor
 from streams.worker.rowcodec import dumps_entry, loads_entry
@@ -38,6 +42,9 @@ from streams.mapping.topics import mapping_of
 from streams.worker.topics import cdc_topics
 
 log = logging.getLogger(__name__)
+
+RETRY = Backoff(base_s=0.5, cap_s=30.0, max_retries=8, exhausted_s=30.0)
+_rng = random.Random()
 
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
@@ -71,15 +78,18 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     )
     table_of_topic = cdc_topics(kafka, settings.source)
     decoder = Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder)
-    source = app.topic(*table_of_topic, kafka.ticks_topic, **RAW)
+    source = app.topic(*table_of_topic, kafka.ticks_topic, kafka.receipts_topic, **RAW)
     ticks = app.topic(kafka.ticks_topic, **RAW)
-    dlq_topic = app.topic(kafka.dlq_topic, **RAW)
     # keys and values are raw bytes (app-wide serializers): rows as tagged JSON, see rowcodec
     rows = app.Table("erp-rows", key_type=str, value_type=bytes, partitions=1)
-    emitted = app.Table("emitted", key_type=str, value_type=bytes, partitions=1)
+    # what casavi holds, per casavi system (R22): switching systems starts from an empty table,
+    # so the start tick sends everything to the new system
+    emitted = app.Table(f"emitted-{settings.casavi.system}", key_type=str, value_type=bytes, partitions=1)
     status = WorkerStatus(settings.stack.state_dir / "worker-status.json")
-    processor = Processor(settings.sync)
+    processor = Processor(settings.sync, system=settings.casavi.system)
     loaded = asyncio.Event()
+
+    full_pass = asyncio.Event()  # set when a batch failed as a whole: the next one re-projects every root
 
     def load_state() -> None:
         """Rebuild the in-memory state and indexes from the recovered tables."""
@@ -93,53 +103,69 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         log.info("state loaded: %d rows, %d emitted entities in %.1fs",
                  processor.row_count, processor.emitted_count, time.monotonic() - started)
 
-    async def send_all(commands: Sequence[CasaviCommand]) -> None:
+    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
         """Produce and await delivery; Kafka being away is transient: retry until it is back."""
-        delay = 0.5
+        attempt = 0
         while True:
             try:
                 producer = app.producer  # straight to the client: no per-message Faust bookkeeping
-                futures = [await producer.send(kafka.commands_topic, c.reference_id.encode(), encode(c), None, None, None)
-                           for c in commands]
+                futures = [await producer.send(topic, key, value, None, None, None) for key, value in records]
                 await asyncio.gather(*futures)
                 return
             except Exception as exc:  # noqa: BLE001 - the producer raises many kinds
-                log.warning("sending %d commands failed (%s); retrying in %.1fs", len(commands),
-                            type(exc).__name__, delay)
+                attempt += 1
+                delay = RETRY.delay(attempt, _rng)
+                log.warning("sending %d records to %s failed (%s); retry %d in %.1fs", len(records), topic,
+                            type(exc).__name__, attempt, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
 
     async def dead_letter(letters: Sequence[DeadLetter]) -> None:
-        for letter in letters:
-            fut = await dlq_topic.send(key=(letter.reference_id or letter.table or "").encode(),
-                                       value=letter.model_dump_json().encode())
-            await fut
+        await deliver(kafka.dlq_topic, [((letter.reference_id or letter.table or "").encode(),
+                                         letter.model_dump_json().encode()) for letter in letters])
 
     @app.agent(source, concurrency=1)
     async def process(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(batch_size, within=batch_within_s):  # type: ignore[attr-defined]
-            if not loaded.is_set():
-                load_state()
             token = _current_event.set(weakref.ref(events[-1]))
             try:
+                if not loaded.is_set():
+                    load_state()
                 await _process_batch(events)
             except Exception as exc:  # noqa: BLE001 - never let one batch stop the stream
-                # type and code location only: the message of an unexpected error may quote row values
+                # Folding and projecting isolate single changes and roots; what fails here is the
+                # glue around them. The events go to the DLQ by position and the next batch
+                # re-projects every root, so no command the batch owed casavi is lost.
                 where = " < ".join(f"{f.name}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)[-4:]))
-                log.error("batch of %d events failed (%s at %s); their positions go to the DLQ", len(events),
-                          type(exc).__name__, where)
+                log.error("batch of %d events failed (%s at %s); their positions go to the DLQ and every root "
+                          "is projected again", len(events), type(exc).__name__, where)
+                full_pass.set()
                 await dead_letter([_letter(e, "fold", "unexpected error while processing batch") for e in events])
             finally:
                 _current_event.reset(token)
 
+    def write_emitted(writes: Sequence[tuple[str, dict[str, Any] | None]]) -> None:
+        for slot, entry in writes:
+            if entry is None:
+                emitted.pop(slot, None)
+            else:
+                emitted[slot] = json.dumps(entry).encode()
+
     async def _process_batch(events: Sequence[faust.EventT[bytes]]) -> None:
         changes: list[RowChange] = []
         letters: list[DeadLetter] = []
-        tick_today: date | None = None  # a tick in the batch re-projects everything
+        receipts: list[Receipt] = []
+        control = Control()
         for event in events:
             msg = event.message
             if msg.topic == kafka.ticks_topic:
-                tick_today = processor.today()
+                control.read(msg.value)
+                continue
+            if msg.topic == kafka.receipts_topic:
+                if msg.value:
+                    try:
+                        receipts.append(decode_receipt(msg.value))
+                    except ReceiptCodecError as exc:
+                        letters.append(_letter(event, "decode", str(exc)))
                 continue
             try:
                 decoded = decoder.decode(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
@@ -156,17 +182,26 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             else:  # a deleted row keeps its position, so a replayed insert cannot bring it back
                 rows[key] = dumps_entry(row, position)
         letters.extend(step.dead_letters)
-        if tick_today is not None:
-            commands = processor.reproject_all()
+        roots = step.roots
+        if receipts:
+            fed = processor.apply_receipts(receipts)
+            write_emitted(fed.emitted_writes)
+            roots = roots | fed.roots
+        if control.slots:
+            redriven, writes, unknown = processor.redrive(control.slots)
+            write_emitted(writes)
+            roots = roots | redriven
+            log.info("redrive: %d slots, %d roots projected again, %d slots not known as emitted",
+                     len(control.slots), len(redriven), unknown)
+        if control.resync or control.tick or full_pass.is_set():
+            full_pass.clear()
+            commands = processor.reproject_all(force=control.resync)
         else:
-            commands = processor.project(step.roots, step.newest_source_ts_ms)
+            commands = processor.project(roots, step.newest_source_ts_ms)
+        letters.extend(processor.take_dead_letters())
         if commands:
-            await send_all(commands)
-            for ref, entry in processor.emitted_writes(commands):
-                if entry is None:
-                    emitted.pop(ref, None)
-                else:
-                    emitted[ref] = json.dumps(entry).encode()
+            await deliver(kafka.commands_topic, [(c.slot.encode(), encode(c)) for c in commands])
+            write_emitted(processor.emitted_writes(commands))
         if letters:
             await dead_letter(letters)
         status.record_batch(events=len(events), changes=len(changes), replayed=step.replayed,
@@ -176,12 +211,12 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     @app.timer(interval=tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         """Time-driven rules (R09 grace period, contract start) fire without an ERP change."""
-        await ticks.send(value=json.dumps({"at": time.time()}).encode())
+        await ticks.send(key=b"tick", value=json.dumps({"kind": "tick", "at": time.time()}).encode())
 
     @app.task  # type: ignore[untyped-decorator]
     async def tick_at_start() -> None:
         """Catch up on days that passed while the worker was stopped."""
-        await ticks.send(value=json.dumps({"at": time.time(), "start": True}).encode())
+        await ticks.send(key=b"tick", value=json.dumps({"kind": "tick", "at": time.time(), "start": True}).encode())
 
     return app
 

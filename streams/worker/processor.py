@@ -62,6 +62,7 @@ class Processor:
         # entity (a contract for its contact), needed slot -> waiting slots
         self.failed: dict[str, str] = {}
         self.waiting: dict[str, set[str]] = {}
+        self._letters: list[DeadLetter] = []
         # state-table key -> source position of the last change applied to that row (deletes
         # included): a replayed or duplicated older change never takes the state back in time
         self.positions: dict[str, Position] = {}
@@ -163,7 +164,13 @@ class Processor:
                 force: bool = False) -> list[CasaviCommand]:
         """Commands for the affected roots, in casavi's order (R20); records them as emitted
         in memory. Persist with ``emitted_writes`` once they are delivered."""
-        commands = plan(self.state, roots, self.config, self.today(), self.emitted, record=True, force=force)
+        errors: list[tuple[Root, BaseException]] = []
+        commands = plan(self.state, roots, self.config, self.today(), self.emitted, record=True, force=force,
+                        errors=errors)
+        for root, exc in errors:  # type and root only: the message of an unexpected error may quote values
+            self._letters.append(DeadLetter(stage="project", reason=f"unexpected {type(exc).__name__} while "
+                                            f"projecting root {root.key}", error_code="UNEXPECTED", topic="",
+                                            partition=-1, offset=-1, at_ms=int(time.time() * 1000)))
         now = int(time.time() * 1000)
         out = [c.model_copy(update={"emitted_at_ms": now, "source_ts_ms": source_ts_ms, "system": self.system})
                for c in commands]
@@ -217,6 +224,11 @@ class Processor:
                 for need in needs:
                     self.waiting.setdefault(need, set()).add(slot)
         return out
+
+    def take_dead_letters(self) -> list[DeadLetter]:
+        """Roots whose projection failed since the last call (their other roots went on)."""
+        letters, self._letters = self._letters, []
+        return letters
 
     def failed_roots(self) -> set[Root]:
         """Roots of the slots casavi did not apply (retried by every tick)."""

@@ -25,7 +25,7 @@ def cdc_topics(kafka: KafkaSettings, source: SourceSettings | None = None) -> di
 def ensure_topics(kafka: KafkaSettings, replication_factor: int = 1, source: SourceSettings | None = None) -> None:
     """Create the CDC, command, DLQ and tick topics when missing (one partition each:
     commands keep casavi's referential order across entities, R20)."""
-    names = [*cdc_topics(kafka, source), kafka.commands_topic, kafka.dlq_topic, kafka.ticks_topic]
+    names = [*cdc_topics(kafka, source), kafka.commands_topic, kafka.dlq_topic, kafka.ticks_topic, kafka.receipts_topic]
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id="casavi-bridge-admin")
     try:
         existing = set(admin.list_topics())

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from streams.commands.receipts import Receipt, decode_receipt
 from streams.commands.model import CasaviCommand, DeadLetter, encode
 from streams.settings import BridgeSettings, CasaviSettings
 from streams.simulator.app import SimulatorConfig, create_app
@@ -166,8 +167,20 @@ class FakeProducer:
     async def stop(self) -> None: ...
 
     async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Any:
-        self.events.append("dlq")
+        await (await self.send(topic, value, key))
+
+    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Any:
+        self.events.append("receipt" if "receipts" in topic else "dlq")
         self.sent.append((topic, key, value))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def letters(self) -> list[DeadLetter]:
+        return [DeadLetter.model_validate_json(v or b"") for t, _, v in self.sent if t == "casavi.dlq"]
+
+    def receipts(self) -> list[Receipt]:
+        return [decode_receipt(v or b"") for t, _, v in self.sent if t == "casavi.receipts"]
 
 
 def rec(partition: int, offset: int, command: CasaviCommand | None, raw: bytes | None = None) -> Rec:
@@ -182,10 +195,11 @@ async def test_runner_dead_letters_before_it_commits(sim: Sim, tmp_path: Path) -
                         status_path=tmp_path / "sink-status.json")
     await runner.process([rec(0, 10, contact("K1")), rec(0, 11, None, raw=b"\xff\x00garbage"),
                           rec(0, 12, contact("K2", email="not valid"))])
-    assert events == ["dlq", "dlq", "commit"]
-    letters = [DeadLetter.model_validate_json(v or b"") for _, _, v in producer.sent]
+    assert events == ["dlq", "dlq", "receipt", "receipt", "commit"]
+    letters = producer.letters()
     assert [(d.offset, d.error_code) for d in letters] == [(11, "UNDECODABLE"), (12, "INVALID_FIELD")]
-    assert all(topic == "casavi.dlq" for topic, _, _ in producer.sent)
+    assert [(r.slot, r.status, r.error_code) for r in producer.receipts()] == [
+        ("contact:K1", "applied", ""), ("contact:K2", "failed", "INVALID_FIELD")]
     assert consumer.commits == [{("casavi.commands", 0): 13}]
     status = json.loads((tmp_path / "sink-status.json").read_text())
     assert status["batches"] == 1 and status["commands"] == 2 and status["applied"] == 1
@@ -200,10 +214,11 @@ async def test_r20_unit_read_before_its_property_from_another_partition(sim: Sim
                         status_path=tmp_path / "sink-status.json", defer_retry_s=0.0)
     await runner.process([rec(1, 5, unit("U1", "P1"))])
     # Not dead-lettered: kept, and partition 1's offset stays at it.
-    assert producer.sent == [] and runner.stats.deferred == 1
+    assert producer.sent == [] and runner.stats.deferred == 1  # no dead letter, no receipt yet
     assert consumer.commits[-1] == {("casavi.commands", 1): 5}
     await runner.process([rec(0, 7, prop("P1"))])
-    assert producer.sent == [] and runner.stats.deferred == 0
+    assert producer.letters() == [] and runner.stats.deferred == 0
+    assert sorted(r.slot for r in producer.receipts()) == ["property:P1", "unit:U1"]
     assert consumer.commits[-1] == {("casavi.commands", 0): 8, ("casavi.commands", 1): 6}
     assert set((await sim.state())["units"]) == {"U1"}
 
@@ -213,7 +228,7 @@ async def test_deferred_command_is_dead_lettered_after_the_limit(sim: Sim, tmp_p
     runner = SinkRunner(BridgeSettings(), sim.client, consumer=consumer, producer=producer,
                         status_path=tmp_path / "s.json", defer_limit_s=0.0)
     await runner.process([rec(0, 3, unit("U1", "P-never"))])
-    (letter,) = [DeadLetter.model_validate_json(v or b"") for _, _, v in producer.sent]
+    (letter,) = producer.letters()
     assert letter.error_code == "MISSING_REFERENCE" and letter.reference_id == "U1"
     assert consumer.commits[-1] == {("casavi.commands", 0): 4}
 
@@ -234,3 +249,33 @@ async def test_stop_finishes_and_commits_the_current_batch(sim: Sim, tmp_path: P
     await asyncio.wait_for(runner.run(), timeout=10)
     assert consumer.commits == [{("casavi.commands", 0): 1}]
     assert set((await sim.state())["contacts"]) == {"K1"}
+
+
+def test_a_job_without_per_item_results_is_applied_unconfirmed() -> None:
+    """casavi's API text shows ``"results": {}`` for a finished job: no per-item statuses. That is
+    a missing hint, not a failure: the commands count as applied, marked unconfirmed."""
+    from streams.casavi.models import Job
+    from streams.sink.apply import resolve
+    from streams.sink.plan import plan_batch
+
+    commands = [contact("K1"), prop("P1"), unit("U1", "P1")]
+    sources = [Sourced(c, "casavi.commands", 0, i) for i, c in enumerate(commands)]
+    job = Job.model_validate({"id": "j1", "progress": 1.0, "completed": True, "results": {}})
+    applied: list[Sourced] = []
+    unconfirmed: list[Sourced] = []
+    for phase in plan_batch(commands):
+        out = resolve(phase, job, sources)
+        assert not out.failed
+        applied += out.applied
+        unconfirmed += out.unconfirmed
+    assert sorted(s.offset for s in applied) == sorted(s.offset for s in unconfirmed) == [0, 1, 2]
+
+
+async def test_commands_of_another_casavi_system_are_skipped(sim: Sim, tmp_path: Path) -> None:
+    consumer, producer = FakeConsumer([]), FakeProducer([])
+    runner = SinkRunner(BridgeSettings(), sim.client, consumer=consumer, producer=producer,
+                        status_path=tmp_path / "s.json")
+    other = contact("K9").model_copy(update={"system": "production"})
+    await runner.process([rec(0, 0, other), rec(0, 1, contact("K1").model_copy(update={"system": "test"}))])
+    assert set((await sim.state())["contacts"]) == {"K1"}
+    assert consumer.commits[-1] == {("casavi.commands", 0): 2}
