@@ -1,8 +1,10 @@
 """Diff: desired documents of a root vs what was last emitted -> commands (R13, R20).
 
 ``diff`` compares one root's fresh output with the last-emitted table: an upsert for
-every slot that is new or whose content hash (or parents) changed, a delete for every
-slot this root emitted before and no longer wants. Unchanged slots produce nothing, so
+every slot that is new, whose content hash (or parents) changed, or that another root
+owned (a re-keyed row: the same ERP numbers under new ids), a delete for every slot this
+root emitted before and no longer wants. ``plan`` drops a root's delete of a slot that
+another root of the same plan upserts, so a slot that changes hands is never deleted. Unchanged slots produce nothing, so
 a replay is quiet.
 
 ``order_commands`` puts commands in the order casavi accepts (R20): upserts by level
@@ -55,8 +57,9 @@ def diff(
     for key in sorted(root_outputs):
         d = root_outputs[key]
         prev = previously_emitted.get(key)
-        if not force and prev is not None and prev.content_hash == d.content_hash and prev.parent_ids == d.parent_ids:
-            continue
+        if (not force and prev is not None and prev.content_hash == d.content_hash
+                and prev.parent_ids == d.parent_ids and (root is None or prev.root == root)):
+            continue  # casavi has it, from this root; a slot that moved to this root is sent (and so owned) anew
         cmds.append(
             CasaviCommand(
                 op="UPSERT", entity=d.entity, reference_id=d.reference_id, parent_ids=d.parent_ids,
