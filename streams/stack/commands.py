@@ -155,7 +155,10 @@ def bring_down(settings: BridgeSettings, *, purge: bool = False) -> list[str]:
             data_link = paths.postgres_data
             if data_link.is_symlink():
                 shutil.rmtree(data_link.resolve(), ignore_errors=True)
-            for path in (paths.state_dir / "kafka", paths.postgres_root, paths.config_dir, paths.log_dir, paths.run_dir):
+            # the worker's local stores and the status files belong to this Kafka: a worker started
+            # again on the purged stack must not find stores ahead of their (new, empty) changelogs
+            for path in (paths.state_dir / "kafka", paths.postgres_root, paths.config_dir, paths.log_dir, paths.run_dir,
+                         paths.worker_dir, paths.state_dir / "worker-status.json", paths.state_dir / "sink-status.json"):
                 if path.is_symlink() or path.is_file():
                     path.unlink()
                 else:

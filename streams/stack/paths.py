@@ -58,6 +58,11 @@ class StackPaths:
         return self.state_dir / "config"
 
     @property
+    def worker_dir(self) -> Path:
+        """The worker's local table stores (RocksDB), one directory per application id."""
+        return self.state_dir / "worker"
+
+    @property
     def state_lock(self) -> Path:
         return self.state_dir / ".lock"
 

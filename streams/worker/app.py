@@ -33,6 +33,7 @@ from streams.cdc.model import MalformedEvent, RowChange, Tombstone
 from streams.commands.model import DeadLetter, encode
 from streams.commands.receipts import Receipt, ReceiptCodecError, decode_receipt
 from streams.sink.policy import Backoff
+from streams.stack.paths import StackPaths
 from streams.worker.control import Control
 from streams.settings import BridgeSettings
 from streams.worker.processor import Processor
@@ -56,7 +57,7 @@ def _broker_url(bootstrap_servers: str) -> str:
 def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: float = 0.2,
               tick_interval_s: float = 3600.0) -> faust.App:
     kafka = settings.kafka
-    datadir = settings.stack.state_dir / "worker" / kafka.worker_app_id
+    datadir = StackPaths.of(settings.stack).worker_dir / kafka.worker_app_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         kafka.worker_app_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from faust.worker import Worker
 
@@ -11,6 +12,7 @@ from streams.mapping import MappingError
 from streams.mapping.topics import mapping_of
 from streams.settings import BridgeSettings
 from streams.worker.app import build_app
+from streams.worker.stores import remove_stores_ahead
 from streams.worker.topics import TopicLayoutError, check_single_partition, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,10 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
         log.error("%s", exc)
         return 2
     app = build_app(settings)
+    removed = remove_stores_ahead(Path(app.conf.tabledir), settings.kafka.worker_app_id,
+                                  [t.name for t in app.tables.values()], settings.kafka.bootstrap_servers)
+    if removed:
+        log.info("rebuilding %s from the changelog", ", ".join(removed))
     log.info("worker %s reading %d CDC topics of %s (%s mapping: %s) from %s, writing %s",
              settings.kafka.worker_app_id, len(mapping.tables), settings.source.connector,
              "identity" if mapping.is_identity else "ERP", mapping.origin, settings.kafka.bootstrap_servers,

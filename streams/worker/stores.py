@@ -1,0 +1,64 @@
+"""The worker's local RocksDB stores against their changelogs, checked before Faust starts.
+
+Faust keeps each table in a local RocksDB store and remembers there the changelog offset it
+has applied. When the changelog is younger than the store — the stack was purged, the topic
+deleted and recreated, a cluster restored — the store is *ahead*: Faust refuses to start
+(``ConsistencyError``: persisted offset above the highwater). The changelog is the source of
+truth, so such a store is removed and Faust rebuilds it from the changelog.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+log = logging.getLogger(__name__)
+
+OFFSET_KEY = b"__faust\0offset__"  # where Faust's RocksDB store keeps its applied changelog offset
+
+
+def store_is_ahead(persisted_offset: int | None, end_offset: int | None) -> bool:
+    """Faust's own test, in end-offset terms: the last applied offset must lie inside the
+    changelog (below its end offset; a missing changelog has none)."""
+    return bool(persisted_offset) and (end_offset is None or persisted_offset >= end_offset)  # type: ignore[operator]
+
+
+def persisted_offset(store: Path) -> int | None:
+    """The changelog offset a local store says it applied (None without a store)."""
+    if not store.exists():
+        return None
+    from rocksdict import AccessType, Options, Rdict
+
+    db = Rdict(str(store), options=Options(raw_mode=True), access_type=AccessType.read_only())
+    try:
+        value = db.get(OFFSET_KEY)
+    finally:
+        db.close()
+    return None if value is None else int(value)
+
+
+def remove_stores_ahead(tabledir: Path, app_id: str, tables: list[str], bootstrap_servers: str) -> list[str]:
+    """Remove the partition-0 store of every table whose changelog is behind it; returns their names."""
+    stores = {t: tabledir / f"{t}-0.db" for t in tables}
+    offsets = {t: persisted_offset(p) for t, p in stores.items()}
+    if all(o is None for o in offsets.values()):
+        return []
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), client_id="casavi-bridge-store-check")
+    try:
+        tps = {t: TopicPartition(f"{app_id}-{t}-changelog", 0) for t in tables}
+        known = consumer.topics()
+        ends = consumer.end_offsets([tp for tp in tps.values() if tp.topic in known])
+    finally:
+        consumer.close()
+    removed: list[str] = []
+    for table, store in stores.items():
+        end = ends.get(tps[table])
+        if store_is_ahead(offsets[table], end):
+            log.warning("local store of table %s is ahead of its changelog (offset %s, changelog end %s): "
+                        "removing it; it is rebuilt from the changelog", table, offsets[table], end)
+            shutil.rmtree(store, ignore_errors=True)
+            removed.append(table)
+    return removed
