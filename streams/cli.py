@@ -4,6 +4,7 @@
     bridge mapping check|connector [FILE]                  the ERP mapping onto the reference schema
     bridge worker                                          CDC topics -> casavi commands (Faust)
     bridge sink                                            casavi commands -> casavi manager API
+    bridge reconcile [--dry-run] [--entity E]              read casavi back, repair the drift
     bridge sim                                             the casavi simulator (HTTP)
     bridge demo [--no-reset]                               everything above with a generated housing company
 """
@@ -61,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     mconn.add_argument("--connector", choices=["postgresql", "sqlserver"], default=None,
                        help="default: BRIDGE_SOURCE__CONNECTOR")
     mconn.set_defaults(handler=_lazy("streams.mapping.cli", "connector"))
+
+    rec = sub.add_parser("reconcile", help="read casavi back, compare with the projection, repair the drift")
+    rec.add_argument("--dry-run", action="store_true", help="report only; repair nothing")
+    rec.add_argument("--entity", action="append", choices=["property", "unit", "contract", "contact"],
+                     help="only these entities (repeatable)")
+    rec.set_defaults(handler=_lazy("streams.reconcile.run"))
 
     worker = sub.add_parser("worker", help="fold CDC events into state and emit casavi commands")
     worker.set_defaults(handler=_lazy("streams.worker.main"))

@@ -151,6 +151,15 @@ class SyncSettings(BaseModel):
         return v
 
 
+class ReconcileSettings(BaseModel):
+    """Reading casavi back and repairing drift (``bridge reconcile``)."""
+
+    interval_h: float = Field(default=24.0, ge=0, description="the sink reconciles every N hours; 0 = never")
+    contact_id_pattern: str = Field(
+        default=".*", description="reference ids of the contacts this bridge owns (a regular expression)"
+    )
+
+
 class BridgeSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BRIDGE_", env_nested_delimiter="__", extra="ignore", nested_model_default_partial_update=True
@@ -161,6 +170,7 @@ class BridgeSettings(BaseSettings):
     source: SourceSettings = Field(default_factory=SourceSettings)
     casavi: CasaviSettings = Field(default_factory=CasaviSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     log_level: str = "INFO"
 
     @classmethod

@@ -2,7 +2,8 @@
 
 It authenticates (``POST /authenticate``), keeps the token until shortly before its
 ``expiresAt`` and authenticates again when casavi answers 401; starts imports
-(``POST /import``) and polls their jobs (``GET /jobs/{jobId}``). Every request is paced
+(``POST /import``) and polls their jobs (``GET /jobs/{jobId}``); reads casavi back
+(``GET /properties``, ``/properties/{id}/units``, ``/contacts``) for the reconcile. Every request is paced
 by a token bucket at ``requests_per_minute`` (polls count too) and handled by the
 error table in ``policy``. Logs name requests, statuses and counts, never a token, a
 secret or anything from a request or response body.
@@ -30,7 +31,7 @@ from streams.sink.policy import Action, Backoff, classify_exception, classify_st
 
 log = logging.getLogger(__name__)
 
-RequestKind = Literal["authenticate", "import", "job"]
+RequestKind = Literal["authenticate", "import", "job", "read"]
 TOKEN_MARGIN = timedelta(minutes=5)
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -239,6 +240,15 @@ class CasaviClient:
             if loop.time() >= deadline:
                 raise JobTimeout(job_id, self._settings.job_timeout_s)
             interval = self._settings.job_poll_interval_s
+
+    async def read(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """``GET`` a documented read endpoint (paced and retried like every request); the parsed JSON."""
+        query = "" if not params else "?" + "&".join(f"{k}={v}" for k, v in params.items())
+        response = await self._send("read", "GET", path + query)
+        try:
+            return response.json()
+        except ValueError:
+            raise CasaviError("read", response.status_code, Action.FAIL, "BAD_READ_RESPONSE") from None
 
     # --- the request loop ----------------------------------------------------------------
 

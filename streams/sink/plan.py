@@ -177,8 +177,9 @@ def build_phase(kind: PhaseKind, commands: Iterable[PlannedCommand]) -> ImportPh
             item = {**cmd.document, "id": cmd.reference_id}
             if cmd.entity == "contact":
                 # Full state includes "not archived": a contact archived by an earlier delete
-                # that did not go through becomes active again when it is upserted.
-                item[contract.ARCHIVE_FLAG] = False
+                # that did not go through becomes active again when it is upserted — unless the
+                # document itself archives it (a reconcile revoking an ended tenant's access).
+                item.setdefault(contract.ARCHIVE_FLAG, False)
             tree.place(cmd, item)
             targets[planned.index] = Target(planned.key, ancestors)
         elif kind == "delete":

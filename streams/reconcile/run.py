@@ -1,0 +1,139 @@
+"""``bridge reconcile``: read casavi back, compare, report, repair through the normal path.
+
+Repairs: slots casavi lacks or holds differently go to the worker as one ``redrive``
+control record per 10,000 slots (it re-projects their roots from the current ERP state and
+sends them again); entities casavi holds that the projection does not (owned by this bridge)
+are deleted by DELETE commands on the command topic; a contact still there although a
+reconcile already deleted it (a delete casavi did not honour, or refused) gets its portal
+access revoked (``portalUser`` false, archived) — seed 000's way of removing a person — so no
+ended tenant keeps access. The report names reference ids, entities and counts only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaProducer
+
+from streams.commands.model import CasaviCommand, content_hash, encode
+from streams.reconcile.compare import ENTITIES, Drift, compare, ownership
+from streams.reconcile.expected import read_expected
+from streams.reconcile.observe import CasaviView, read_casavi
+from streams.settings import BridgeSettings
+from streams.sink.client import CasaviClient
+
+log = logging.getLogger(__name__)
+
+REDRIVE_CHUNK = 10_000
+GONE = "R13 reconcile: casavi holds it, the projection does not"
+REVOKED = "R11 reconcile: delete not honoured, portal access revoked"
+
+
+def report_path(settings: BridgeSettings) -> Path:
+    return settings.stack.state_dir / "reconcile-report.json"
+
+
+def _previous_extra(path: Path, system: str) -> frozenset[str]:
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return frozenset()
+    if report.get("system") != system or report.get("dry_run"):
+        return frozenset()
+    return frozenset(report.get("extra", []))
+
+
+def repair_records(drift: Drift, settings: BridgeSettings) -> tuple[list[bytes], list[CasaviCommand]]:
+    """Control records (redrive) and commands (delete, revoke) that repair ``drift``."""
+    system = settings.casavi.system
+    slots = drift.missing + drift.different
+    control = [json.dumps({"kind": "redrive", "at": time.time(), "slots": slots[i:i + REDRIVE_CHUNK],
+                           "reason": "reconcile"}).encode() for i in range(0, len(slots), REDRIVE_CHUNK)]
+    revoke = {o.slot for o in drift.revoke}
+    commands: list[CasaviCommand] = []
+    for o in drift.extra:
+        if o.slot in revoke:
+            doc = {"id": o.reference_id, "portalUser": False, "archived": True}
+            commands.append(CasaviCommand(op="UPSERT", entity="contact", reference_id=o.reference_id,
+                                          document=doc, content_hash=content_hash(doc), reason=REVOKED,
+                                          system=system, emitted_at_ms=int(time.time() * 1000)))
+        else:
+            commands.append(CasaviCommand.delete(o.entity, o.reference_id, o.parent_ids, reason=GONE,  # type: ignore[arg-type]
+                                                 system=system, emitted_at_ms=int(time.time() * 1000)))
+    return control, commands
+
+
+def _send(settings: BridgeSettings, control: list[bytes], commands: list[CasaviCommand]) -> None:
+    kafka = settings.kafka
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers.split(","), acks="all",
+                             client_id="casavi-bridge-reconcile")
+    try:
+        for c in commands:
+            producer.send(kafka.commands_topic, key=c.slot.encode(), value=encode(c))
+        for value in control:
+            producer.send(kafka.ticks_topic, key=b"redrive", value=value)
+        producer.flush(timeout=60)
+    finally:
+        producer.close()
+
+
+async def reconcile(settings: BridgeSettings, client: CasaviClient, *, dry_run: bool = False,
+                    entities: frozenset[str] | None = None) -> dict[str, Any]:
+    system = settings.casavi.system
+    started = time.monotonic()
+    expected = await asyncio.to_thread(read_expected, settings.kafka, system)
+    if entities:
+        expected = {k: v for k, v in expected.items() if v.entity in entities}
+
+    def progress(view: CasaviView) -> None:
+        if view.requests % 50 == 0:
+            log.info("reconcile: %d casavi entities read with %d requests", len(view.entities), view.requests)
+
+    view = await read_casavi(client.read, entities, progress)
+    path = report_path(settings)
+    owned = ownership(settings.sync.mandanten, settings.sync.id_separator, settings.reconcile.contact_id_pattern)
+    drift = compare(expected, view, owned, entities, _previous_extra(path, system))
+    control, commands = repair_records(drift, settings)
+    if not dry_run and (control or commands):
+        await asyncio.to_thread(_send, settings, control, commands)
+    report: dict[str, Any] = {
+        "at": time.time(), "system": system, "dry_run": dry_run, "seconds": round(time.monotonic() - started, 1),
+        "requests": view.requests, "counts": drift.counts(expected, view), "unchanged": drift.unchanged,
+        "missing": drift.missing, "different": drift.different, "extra": [o.slot for o in drift.extra],
+        "revoked": [o.slot for o in drift.revoke],
+        "repairs": {"redriven": len(drift.missing) + len(drift.different), "deleted": len(commands) - len(drift.revoke),
+                    "revoked": len(drift.revoke)} if not dry_run else None,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=1))
+    tmp.replace(path)
+    log.info("reconcile of the %s system: %d missing, %d different, %d extra, %d revoked (%d requests, %.0f s)%s",
+             system, len(drift.missing), len(drift.different), len(drift.extra), len(drift.revoke), view.requests,
+             report["seconds"], " — dry run, nothing repaired" if dry_run else "")
+    return report
+
+
+def run(args: Any, settings: BridgeSettings) -> int:
+    entities = frozenset(args.entity) if args.entity else None
+
+    async def main() -> dict[str, Any]:
+        async with CasaviClient(settings.casavi) as client:
+            return await reconcile(settings, client, dry_run=args.dry_run, entities=entities)
+
+    report = asyncio.run(main())
+    print(f"reconcile ({report['system']} system{', dry run' if args.dry_run else ''}): "
+          f"{report['requests']} casavi requests in {report['seconds']} s")
+    print(f"{'entity':<10} {'expected':>9} {'in casavi':>9} {'missing':>8} {'different':>9} {'extra':>6} {'revoked':>7}")
+    for entity in ENTITIES:
+        c = report["counts"][entity]
+        print(f"{entity:<10} {c['expected']:>9} {c['observed']:>9} {c['missing']:>8} {c['different']:>9} "
+              f"{c['extra']:>6} {c['revoked']:>7}")
+    print(f"report: {report_path(settings)}")
+    return 0
