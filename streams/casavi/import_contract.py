@@ -32,6 +32,13 @@ simulator, which enforces exactly these rules) assume:
    Each item is applied on its own: one failed item does not stop the others, and the
    job's results list every item with its status.
 
+8. **Reading back.** ``GET /properties``, ``/properties/{id}/units`` and ``/contacts`` return
+   the fields of an entity as they were imported (same names and formats), so a document
+   read back hashes like the document sent; archived contacts are not listed. The per-item
+   ``results`` of a job are a hint: the API text shows ``"results": {}``, so an item without
+   a result counts as applied (unconfirmed) and only reading back (``bridge reconcile``)
+   confirms it.
+
 So a sink that must delete a contract and then its contact sends two imports: the
 contact delete in a later one (the sink's phases: ``streams/sink/plan.py``).
 """
