@@ -7,9 +7,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     BRIDGE_STACK__HOME=/var/lib/casavi-bridge
 
 WORKDIR /app
-COPY pyproject.toml README.m[d] ./
+COPY pyproject.toml setup.py MANIFEST.in README.m[d] ./
 COPY streams ./streams
 COPY schemas ./schemas
+COPY connect ./connect
 RUN pip install . \
     && useradd --system --create-home --home-dir /var/lib/casavi-bridge bridge \
     && chown bridge /var/lib/casavi-bridge

@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streams.casavi.import_contract import LEVEL
 from streams.casavi.models import EntityType
+from streams.resources import SCHEMAS_DIR
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "casavi_command.avsc"
+SCHEMA_PATH = SCHEMAS_DIR / "casavi_command.avsc"
 CommandOp = Literal["UPSERT", "DELETE"]
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams import resources
 from streams.settings import StackSettings
 from streams.stack.versions import KAFKA_VERSION
 
 SERVICES: tuple[str, ...] = ("kafka", "connect", "postgres")
 
-# connect/ of the source tree: pom.xml, connector configs, DDL.
-CONNECT_DIR = Path(__file__).resolve().parents[2] / "connect"
+# connect/: pom.xml, connector configs, DDL, mappings (packaged or of the checkout)
+CONNECT_DIR = resources.CONNECT_DIR
 
 
 @dataclass(frozen=True)
