@@ -1,5 +1,6 @@
 -- ERP reference schema (erp-reference-schema.md) for SQL Server 2019+, the production source.
--- Types: text -> nvarchar(max), timestamptz -> datetime2, numeric -> decimal, boolean -> bit,
+-- Types: text -> nvarchar(n) with the lengths an ERP uses (nvarchar(max) only for large text: ticket
+-- description and hints, note content), timestamptz -> datetime2, numeric -> decimal, boolean -> bit,
 -- bytea -> varbinary(max); varchar/char/int/date as written. Then run enable_cdc.sql.
 -- Idempotent: safe to run again.
 
@@ -14,7 +15,7 @@ GO
 IF OBJECT_ID(N'erp.mandant', N'U') IS NULL
 CREATE TABLE erp.[mandant] (
     [mandant_no] int NOT NULL,
-    [name] nvarchar(max),
+    [name] nvarchar(100),
     [updated_at] datetime2 DEFAULT SYSUTCDATETIME(),
     CONSTRAINT [PK_mandant] PRIMARY KEY ([mandant_no])
 );
@@ -26,12 +27,12 @@ CREATE TABLE erp.[property] (
     [property_id] int NOT NULL,
     [mandant_no] int,
     [property_no] varchar(20),
-    [name] nvarchar(max),
-    [property_group] nvarchar(max),
-    [street] nvarchar(max),
+    [name] nvarchar(100),
+    [property_group] nvarchar(40),
+    [street] nvarchar(100),
     [postal_code] varchar(10),
-    [city] nvarchar(max),
-    [country] nvarchar(max),
+    [city] nvarchar(60),
+    [country] nvarchar(60),
     [management_start] date,
     [management_end] date,
     [team_id] int,
@@ -45,10 +46,10 @@ IF OBJECT_ID(N'erp.building', N'U') IS NULL
 CREATE TABLE erp.[building] (
     [building_id] int NOT NULL,
     [property_id] int,
-    [street] nvarchar(max),
+    [street] nvarchar(100),
     [house_no] varchar(10),
     [postal_code] varchar(10),
-    [city] nvarchar(max),
+    [city] nvarchar(60),
     [updated_at] datetime2 DEFAULT SYSUTCDATETIME(),
     CONSTRAINT [PK_building] PRIMARY KEY ([building_id])
 );
@@ -61,7 +62,7 @@ CREATE TABLE erp.[unit] (
     [property_id] int,
     [building_id] int,
     [unit_no] varchar(20),
-    [name] nvarchar(max),
+    [name] nvarchar(100),
     [usage] varchar(20),
     [area] decimal(10,2),
     [floor] varchar(10),
@@ -78,7 +79,7 @@ GO
 IF OBJECT_ID(N'erp.person_type', N'U') IS NULL
 CREATE TABLE erp.[person_type] (
     [person_type_code] varchar(10) NOT NULL,
-    [name] nvarchar(max),
+    [name] nvarchar(100),
     [updated_at] datetime2 DEFAULT SYSUTCDATETIME(),
     CONSTRAINT [PK_person_type] PRIMARY KEY ([person_type_code])
 );
@@ -90,21 +91,21 @@ CREATE TABLE erp.[person] (
     [person_id] int NOT NULL,
     [person_no] varchar(20),
     [person_type_code] varchar(10),
-    [salutation] nvarchar(max),
-    [title] nvarchar(max),
-    [first_name] nvarchar(max),
-    [last_name] nvarchar(max),
-    [company] nvarchar(max),
-    [email] nvarchar(max),
-    [phone] nvarchar(max),
-    [mobile] nvarchar(max),
-    [street] nvarchar(max),
+    [salutation] nvarchar(20),
+    [title] nvarchar(40),
+    [first_name] nvarchar(60),
+    [last_name] nvarchar(100),
+    [company] nvarchar(100),
+    [email] nvarchar(254),
+    [phone] nvarchar(40),
+    [mobile] nvarchar(40),
+    [street] nvarchar(100),
     [postal_code] varchar(10),
-    [city] nvarchar(max),
-    [country] nvarchar(max),
+    [city] nvarchar(60),
+    [country] nvarchar(60),
     [iban] varchar(34),
     [bic] varchar(11),
-    [account_holder] nvarchar(max),
+    [account_holder] nvarchar(100),
     [anonymized_at] datetime2,
     [updated_at] datetime2 DEFAULT SYSUTCDATETIME(),
     CONSTRAINT [PK_person] PRIMARY KEY ([person_id])
@@ -165,10 +166,10 @@ IF OBJECT_ID(N'erp.staff_user', N'U') IS NULL
 CREATE TABLE erp.[staff_user] (
     [user_id] int NOT NULL,
     [user_no] char(3),
-    [first_name] nvarchar(max),
-    [last_name] nvarchar(max),
-    [email] nvarchar(max),
-    [phone] nvarchar(max),
+    [first_name] nvarchar(60),
+    [last_name] nvarchar(100),
+    [email] nvarchar(254),
+    [phone] nvarchar(40),
     [active] bit,
     [updated_at] datetime2 DEFAULT SYSUTCDATETIME(),
     CONSTRAINT [PK_staff_user] PRIMARY KEY ([user_id])
@@ -179,7 +180,7 @@ GO
 IF OBJECT_ID(N'erp.team', N'U') IS NULL
 CREATE TABLE erp.[team] (
     [team_id] int NOT NULL,
-    [name] nvarchar(max),
+    [name] nvarchar(100),
     [updated_at] datetime2 DEFAULT SYSUTCDATETIME(),
     CONSTRAINT [PK_team] PRIMARY KEY ([team_id])
 );
@@ -210,8 +211,8 @@ GO
 IF OBJECT_ID(N'erp.document_type', N'U') IS NULL
 CREATE TABLE erp.[document_type] (
     [document_type_code] varchar(10) NOT NULL,
-    [name] nvarchar(max),
-    [document_class] nvarchar(max),
+    [name] nvarchar(100),
+    [document_class] nvarchar(60),
     [updated_at] datetime2 DEFAULT SYSUTCDATETIME(),
     CONSTRAINT [PK_document_type] PRIMARY KEY ([document_type_code])
 );
@@ -226,8 +227,8 @@ CREATE TABLE erp.[document] (
     [contract_id] int,
     [person_id] int,
     [document_type_code] varchar(10),
-    [name] nvarchar(max),
-    [mime_type] nvarchar(max),
+    [name] nvarchar(100),
+    [mime_type] nvarchar(100),
     [created_at] datetime2,
     [released] bit,
     [content] varbinary(max),
@@ -240,7 +241,7 @@ GO
 IF OBJECT_ID(N'erp.ticket_type', N'U') IS NULL
 CREATE TABLE erp.[ticket_type] (
     [ticket_type_code] varchar(10) NOT NULL,
-    [name] nvarchar(max),
+    [name] nvarchar(100),
     [portal_mode] varchar(10),
     [updated_at] datetime2 DEFAULT SYSUTCDATETIME(),
     CONSTRAINT [PK_ticket_type] PRIMARY KEY ([ticket_type_code])
@@ -251,7 +252,7 @@ GO
 IF OBJECT_ID(N'erp.ticket_status', N'U') IS NULL
 CREATE TABLE erp.[ticket_status] (
     [status_code] varchar(10) NOT NULL,
-    [name] nvarchar(max),
+    [name] nvarchar(100),
     [status_kind] varchar(12),
     [updated_at] datetime2 DEFAULT SYSUTCDATETIME(),
     CONSTRAINT [PK_ticket_status] PRIMARY KEY ([status_code])
@@ -262,7 +263,7 @@ GO
 IF OBJECT_ID(N'erp.ticket_priority', N'U') IS NULL
 CREATE TABLE erp.[ticket_priority] (
     [priority_code] varchar(10) NOT NULL,
-    [name] nvarchar(max),
+    [name] nvarchar(100),
     [rank] int,
     [updated_at] datetime2 DEFAULT SYSUTCDATETIME(),
     CONSTRAINT [PK_ticket_priority] PRIMARY KEY ([priority_code])
@@ -275,16 +276,16 @@ CREATE TABLE erp.[ticket] (
     [ticket_id] int NOT NULL,
     [ticket_no] int,
     [ticket_type_code] varchar(10),
-    [subject] nvarchar(max),
+    [subject] nvarchar(200),
     [description] nvarchar(max),
     [hint1] nvarchar(max),
     [hint2] nvarchar(max),
     [reporter_person_id] int,
-    [trade] nvarchar(max),
+    [trade] nvarchar(60),
     [reported_at] datetime2,
     [property_id] int,
     [unit_id] int,
-    [technical_object] nvarchar(max),
+    [technical_object] nvarchar(100),
     [responsible_user_id] int,
     [responsible_team_id] int,
     [due_from] date,
@@ -302,7 +303,7 @@ IF OBJECT_ID(N'erp.ticket_note', N'U') IS NULL
 CREATE TABLE erp.[ticket_note] (
     [note_id] int NOT NULL,
     [ticket_id] int,
-    [author] nvarchar(max),
+    [author] nvarchar(100),
     [created_at] datetime2,
     [content] nvarchar(max),
     [is_internal] bit,

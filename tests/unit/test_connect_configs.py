@@ -21,7 +21,7 @@ CONNECT = Path(__file__).resolve().parents[2] / "connect"
 # accepted column types per registry kind: (PostgreSQL pattern, SQL Server pattern)
 TYPES: dict[ColumnKind, tuple[str, str]] = {
     "int": (r"int", r"int"),
-    "text": (r"text", r"nvarchar\(max\)"),
+    "text": (r"text", r"nvarchar\((?:max|[1-9][0-9]*)\)"),
     "varchar": (r"varchar\(\d+\)", r"varchar\(\d+\)"),
     "char": (r"char\(\d+\)", r"char\(\d+\)"),
     "numeric": (r"numeric\(\d+,\d+\)", r"decimal\(\d+,\d+\)"),
