@@ -47,7 +47,7 @@ from pydantic import BaseModel
 
 from streams.cdc.model import UNAVAILABLE, KafkaPosition, MalformedEvent, Row, RowChange, SourcePosition, Tombstone
 from streams.cdc.topics import parse_cdc_topic
-from streams.cdc.values import BadValue, Converter, converter, kind_converter, to_str
+from streams.cdc.values import PADDED_SOURCE_TYPES, BadValue, Converter, converter, kind_converter, to_str
 from streams.mapping.compile import CompiledMapping, RowMappingError, TableMapping, identity_mapping
 
 __all__ = ["DEFAULT_PLACEHOLDER", "Decoder", "UnknownTable", "decode"]
@@ -55,6 +55,7 @@ __all__ = ["DEFAULT_PLACEHOLDER", "Decoder", "UnknownTable", "decode"]
 DEFAULT_PLACEHOLDER = "__debezium_unavailable_value"
 
 _OPS = frozenset({"c", "u", "d", "r"})
+SOURCE_TYPE = "__debezium.source.column.type"  # with datatype.propagate.source.type: the column's SQL type
 _EMPTY: Mapping[str, Any] = {}
 _MAX_NAME = 64
 
@@ -209,7 +210,9 @@ def _signature(fields: Any) -> tuple[Any, ...]:
         _bad("invalid schema: struct without fields")
     try:
         return tuple(
-            (f["field"], f["type"], f.get("name"), (f.get("parameters") or _EMPTY).get("scale")) for f in fields
+            (f["field"], f["type"], f.get("name"), (params := f.get("parameters") or _EMPTY).get("scale"),
+             str(params.get(SOURCE_TYPE, "")).upper() in PADDED_SOURCE_TYPES)
+            for f in fields
         )
     except (KeyError, TypeError, AttributeError):
         _bad("invalid schema: field without name or type")
@@ -395,7 +398,7 @@ class Decoder:
         columns: dict[str, tuple[str, Converter]] = {}
         raw: dict[str, Converter] = {}
         present: set[str] = set()
-        for fname, type_, name, scale in sig:
+        for fname, type_, name, scale, padded in sig:
             if type(fname) is not str or type(type_) is not str or (name is not None and type(name) is not str):
                 _bad("invalid schema: field name/type is not a string")
             if scale is not None:
@@ -406,9 +409,9 @@ class Decoder:
             present.add(fname)
             target = tm.renames.get(fname)
             if target is not None:
-                columns[fname] = (target[0], converter(type_, name, scale, target[1]))
+                columns[fname] = (target[0], converter(type_, name, scale, target[1], padded))
             if fname in tm.raw_columns:
-                raw[fname] = converter(type_, name, scale, None)
+                raw[fname] = converter(type_, name, scale, None, padded)
         if not tm.identity:
             missing = sorted(tm.source_columns - present)
             if missing:
@@ -526,12 +529,12 @@ class Decoder:
         sig = _signature(struct.get("fields"))
         columns: dict[str, tuple[str, Converter]] = {}
         raw: dict[str, Converter] = {}
-        for fname, type_, name, scale in sig:
+        for fname, type_, name, scale, padded in sig:
             target = tm.renames.get(fname)
             if target is not None:
-                columns[fname] = (target[0], converter(type_, name, int(scale) if scale else None, target[1]))
+                columns[fname] = (target[0], converter(type_, name, int(scale) if scale else None, target[1], padded))
             if fname in tm.raw_columns:
-                raw[fname] = converter(type_, name, int(scale) if scale else None, None)
+                raw[fname] = converter(type_, name, int(scale) if scale else None, None, padded)
         return Plan(columns, raw)
 
     def _key_row(self, tm: TableMapping, payload: Any, plan: Plan) -> Row:

@@ -69,6 +69,11 @@ def to_str(value: Any) -> str:
     raise BadValue(f"expected string, got {_tname(value)}")
 
 
+def to_unpadded_str(value: Any) -> str:
+    """A ``char(n)`` value without its blank padding."""
+    return to_str(value).rstrip(" ")
+
+
 def to_bool(value: Any) -> bool:
     if value is True or value is False:
         return value
@@ -240,7 +245,7 @@ KIND_ADAPTERS: dict[ColumnKind, Converter] = {
     "int": to_int,
     "text": to_str,
     "varchar": to_str,
-    "char": to_str,
+    "char": to_unpadded_str,
     "numeric": to_decimal,
     "date": to_date,
     "timestamptz": to_datetime,
@@ -297,11 +302,21 @@ def _logical(type_: str, name: str | None, scale: int | None) -> Converter:
     return _identity  # struct/array/map or an unknown logical type: passed through
 
 
+# Source types whose values are blank-padded (SQL Server char/nchar, PostgreSQL char = bpchar),
+# as Debezium names them in ``__debezium.source.column.type`` (``datatype.propagate.source.type``)
+PADDED_SOURCE_TYPES = frozenset({"CHAR", "NCHAR", "BPCHAR"})
+
+
 @lru_cache(maxsize=4096)
-def converter(type_: str, name: str | None, scale: int | None, kind: ColumnKind | None) -> Converter:
+def converter(type_: str, name: str | None, scale: int | None, kind: ColumnKind | None,
+              padded: bool = False) -> Converter:
     """The converter of one column: its Connect schema (type, logical name, scale) decoded,
     then adapted to the reference-schema column kind (e.g. ``decimal.handling.mode=string``
-    gives a string schema for a numeric column → Decimal). ``kind=None``: schema only."""
+    gives a string schema for a numeric column → Decimal). ``kind=None``: schema only.
+    ``padded``: the source column is ``char(n)``; its text loses the blank padding (as does
+    every value of a reference ``char`` column)."""
+    if type_ == "string" and name is None and (padded or kind == "char") and kind in (None, "text", "varchar", "char"):
+        return to_unpadded_str
     base = _logical(type_, name, scale)
     if kind is None:
         return base
