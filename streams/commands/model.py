@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
 import fastavro

@@ -305,3 +305,77 @@ def test_casavi_rejection_goes_to_dlq_and_the_stream_goes_on(chain: Bridge, stac
         consumer.close()
     assert letter["stage"] == "sink" and letter["error_code"] == "INVALID_FIELD"
     assert "kein-at-zeichen" not in json.dumps(letter)
+
+
+def test_after_the_rejected_value_is_fixed_casavi_converges_by_itself(chain: Bridge) -> None:
+    """The contact casavi refused above, and the contract that names it (refused with
+    MISSING_REFERENCE), reach casavi once the e-mail is fixed in the ERP: the sink's receipts
+    told the worker they were not applied, so the fix sends the contact and casavi applying it
+    sends the contract. No restart, no redrive."""
+    fixed = "mieter803-1.neu@example.org"
+    # casavi holds the contact as first inserted (if that reached it before the bad e-mail), or not at all
+    assert chain.casavi()["contacts"].get("E803-1", {}).get("email") != fixed
+    chain.sql("UPDATE erp.person SET email = %s WHERE person_id = 8031", fixed)
+    state = chain.wait_converged()
+    assert state["contacts"]["E803-1"]["email"] == fixed
+    assert f"{MANDANT}-E803-0001-V1" in state["contracts"]
+
+
+def _casavi_directly(chain: Bridge, *commands: Any) -> None:
+    """Change casavi behind the bridge's back (as a portal user or another tool would)."""
+    import asyncio
+
+    from streams.settings import CasaviSettings
+    from streams.sink.apply import Sourced, apply_batch
+    from streams.sink.client import CasaviClient
+
+    async def go() -> None:
+        s = CasaviSettings(requests_per_minute=6000)
+        s = s.model_copy(update={"test": s.test.model_copy(update={"url": chain.services.sim_url})})
+        async with CasaviClient(s) as client:
+            result = await apply_batch(client, [Sourced(c, "direct", 0, i) for i, c in enumerate(commands)])
+            assert not result.failed, [f.error_code for f in result.failed]
+
+    asyncio.run(go())
+
+
+def test_reconcile_repairs_drift_made_directly_in_casavi(chain: Bridge) -> None:
+    from streams.commands.model import CasaviCommand
+
+    state = chain.wait_converged()
+    ref = f"{MANDANT}-E803"
+    changed = {**state["contacts"]["E803-2"], "firstName": "Drift"}
+    extra = {k: None for k in changed} | {"id": "X-EXTRA", "lastName": "Fremd", "bankAccounts": [],
+                                          "portalUser": True}
+    _casavi_directly(
+        chain,
+        CasaviCommand.upsert("contact", "E803-2", {k: v for k, v in changed.items() if k != "archived"}),
+        CasaviCommand.upsert("contact", "X-EXTRA", {k: v for k, v in extra.items() if k != "archived"}),
+        CasaviCommand.delete("unit", f"{ref}-0002", (ref,)),  # casavi deletes its contract with it
+    )
+    env = chain.services.env  # the sink's settings: casavi is the simulator
+
+    def reconcile(*args: str) -> dict[str, Any]:
+        import subprocess
+        import sys
+
+        proc = subprocess.run([sys.executable, "-m", "streams.cli", "reconcile", *args], capture_output=True,
+                              text=True, timeout=120, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "Drift" not in proc.stdout + proc.stderr and "Fremd" not in proc.stdout + proc.stderr
+        report_file = BridgeSettings().stack.state_dir / "reconcile-report.json"
+        report: dict[str, Any] = json.loads(report_file.read_text())
+        assert "Drift" not in report_file.read_text()
+        return report
+
+    dry = reconcile("--dry-run")
+    assert dry["different"] == ["contact:E803-2"], {k: dry[k] for k in ("counts", "missing", "extra")}
+    assert set(dry["missing"]) == {f"unit:{ref}-0002", f"contract:{ref}-0002-V2"}
+    assert dry["extra"] == ["contact:X-EXTRA"] and dry["repairs"] is None
+    assert "X-EXTRA" in chain.casavi()["contacts"]  # a dry run repairs nothing
+
+    done = reconcile()
+    assert done["repairs"] == {"redriven": 3, "deleted": 1, "revoked": 0}
+    state = chain.wait_converged()
+    assert state["contacts"]["E803-2"]["firstName"] == "Erika" and f"{ref}-0002" in state["units"]
+    assert reconcile("--dry-run")["counts"]["contact"]["different"] == 0

@@ -77,11 +77,32 @@ def test_connect_worker_agrees_with_connector(compose: dict[str, Any], connector
 
 
 def test_bridge_reads_the_sqlserver_topics(compose: dict[str, Any], connector: dict[str, Any]) -> None:
+    """The worker's settings, read from the compose environment, name exactly the topics the
+    registered connector writes: <topic.prefix>.<database.names>.<schema>.<table>."""
+    from streams.mapping.topics import topics_by_source_table
+    from streams.settings import BridgeSettings
+
     config = connector["config"]
     worker = _env(compose["services"]["worker"])
-    # SQL Server topics are <topic.prefix>.<database>.erp.<table>; the bridge appends .erp.<table>
-    assert worker["BRIDGE_KAFKA__CDC_TOPIC_PREFIX"] == f"{config['topic.prefix']}.{config['database.names']}"
     assert worker["BRIDGE_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+    settings = BridgeSettings.model_validate(_nested(worker))
+    topics = topics_by_source_table(settings.kafka.cdc_topic_prefix, settings.source)
+    tables = [t.replace("\\.", ".") for t in config["table.include.list"].split(",")]
+    assert sorted(topics.values()) == sorted(f"{config['topic.prefix']}.{config['database.names']}.{t}"
+                                             for t in tables)
+
+
+def _nested(env: dict[str, str]) -> dict[str, Any]:
+    """``BRIDGE_A__B=v`` → ``{"a": {"b": v}}`` (how the settings read their environment)."""
+    out: dict[str, Any] = {}
+    for key, value in env.items():
+        if key.startswith("BRIDGE_"):
+            *parents, leaf = key.removeprefix("BRIDGE_").lower().split("__")
+            node = out
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+    return out
 
 
 def test_kafka_is_single_node_kraft(compose: dict[str, Any]) -> None:

@@ -193,3 +193,14 @@ def test_pom_pins_the_stack_versions() -> None:
     assert props["version.log4j"] == versions.LOG4J_VERSION
     profiles = {p.findtext("m:id", namespaces=ns) for p in root.iterfind("m:profiles/m:profile", ns)}
     assert profiles == {"kafka", *(p.replace("-connector", "") for p in versions.CONNECTOR_PLUGINS)}
+
+
+def test_connectors_name_the_placeholder_the_decoder_expects() -> None:
+    """Unchanged large columns arrive as the connector's placeholder (SQL Server max columns,
+    PostgreSQL TOAST): the configs say it explicitly, and it is the settings' default."""
+    from streams.cdc.decode import DEFAULT_PLACEHOLDER
+    from streams.settings import SourceSettings
+
+    assert SourceSettings().unavailable_value_placeholder == DEFAULT_PLACEHOLDER
+    for kind in ("postgres", "sqlserver"):
+        assert _connector(kind)["unavailable.value.placeholder"] == DEFAULT_PLACEHOLDER, kind

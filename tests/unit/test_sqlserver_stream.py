@@ -159,3 +159,21 @@ def test_a_deleted_note_is_gone_and_its_tombstone_decodes(folded: tuple[Processo
     p, _, _ = folded
     assert p.state.get("ticket_note", (80,)) is None
     assert isinstance(decoded(FILES[-1]), Tombstone) and decoded(FILES[-1]).table == "ticket_note"
+
+
+def test_types_an_erp_table_may_have_beyond_the_reference_ddl() -> None:
+    """ERP tables reached through a mapping may hold ``money``, ``datetimeoffset`` and
+    ``uniqueidentifier`` columns (``SqlServerValueConverters``): money is a Connect Decimal of
+    scale 4, datetimeoffset an ISO-8601 ZonedTimestamp keeping its offset, uniqueidentifier a
+    string in SQL Server's upper-case form."""
+    from datetime import timedelta
+
+    from streams.cdc.values import CONNECT_DECIMAL, DBZ_ZONED_TIMESTAMP, converter
+
+    money = converter("bytes", CONNECT_DECIMAL, 4, "numeric")
+    assert money(base64.b64encode((8124000).to_bytes(4, "big", signed=True)).decode()) == Decimal("812.4000")
+    zoned = converter("string", DBZ_ZONED_TIMESTAMP, None, "timestamptz")("2026-02-27T09:00:00.5+01:00")
+    assert zoned.utcoffset() == timedelta(hours=1)
+    assert zoned == datetime(2026, 2, 27, 8, 0, 0, 500000, tzinfo=timezone.utc)
+    guid = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
+    assert converter("string", None, None, "text")(guid) == guid
