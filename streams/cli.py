@@ -1,7 +1,7 @@
 """``bridge``: the one command users drive the bridge with.
 
     bridge stack up|down|status [--json]|logs [SERVICE]   local Kafka, Kafka Connect + Debezium, PostgreSQL
-    bridge mapping check|connector [FILE]                  the ERP mapping onto the reference schema
+    bridge mapping check|connector|enable-cdc [FILE]       the ERP mapping onto the reference schema
     bridge worker                                          CDC topics -> casavi commands (Faust)
     bridge sink                                            casavi commands -> casavi manager API
     bridge reconcile [--dry-run] [--entity E]              read casavi back, repair the drift
@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     mconn.add_argument("--connector", choices=["postgresql", "sqlserver"], default=None,
                        help="default: BRIDGE_SOURCE__CONNECTOR")
     mconn.set_defaults(handler=_lazy("streams.mapping.cli", "connector"))
+    mcdc = mapping_sub.add_parser("enable-cdc", help="print the T-SQL enabling SQL Server CDC for the mapped tables")
+    mcdc.add_argument("file", nargs="?", help="mapping file (default: BRIDGE_SOURCE__MAPPING)")
+    mcdc.add_argument("--database", default=None, help="default: BRIDGE_SOURCE__DATABASE, else erp")
+    mcdc.add_argument("--login", default="debezium", help="the connector's SQL login (default: debezium)")
+    mcdc.add_argument("--role", default=None, help="gating role for the change tables (default: none)")
+    mcdc.set_defaults(handler=_lazy("streams.mapping.cli", "enable_cdc"))
 
     rec = sub.add_parser("reconcile", help="read casavi back, compare with the projection, repair the drift")
     rec.add_argument("--dry-run", action="store_true", help="report only; repair nothing")

@@ -1,4 +1,5 @@
-"""``bridge mapping check|connector``: validate an ERP mapping and derive its connector config."""
+"""``bridge mapping check|connector|enable-cdc``: validate an ERP mapping and derive its connector
+config and the T-SQL that enables change data capture for its tables."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from streams.mapping.cdcsql import enable_cdc_sql
 from streams.mapping.compile import MappingError, load_mapping
 from streams.mapping.connector import connector_config
 from streams.settings import BridgeSettings
@@ -44,4 +46,17 @@ def connector(args: argparse.Namespace, settings: BridgeSettings) -> int:
         return 2
     name, config = connector_config(args.connector or settings.source.connector, settings, mapping)
     print(json.dumps({"name": name, "config": config}, indent=2))
+    return 0
+
+
+def enable_cdc(args: argparse.Namespace, settings: BridgeSettings) -> int:
+    """Print the T-SQL that enables CDC for the mapped tables and creates the connector's login."""
+    path = _mapping_path(args, settings)
+    try:
+        mapping = load_mapping(path)
+        sql = enable_cdc_sql(mapping, args.database or settings.source.database or "erp", args.login, args.role)
+    except (MappingError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(sql, end="")
     return 0

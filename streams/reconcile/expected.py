@@ -22,6 +22,17 @@ def emitted_changelog(kafka: KafkaSettings, system: str) -> str:
     return f"{kafka.worker_app_id}-emitted-{system}-changelog"
 
 
+def slot_of_key(raw: bytes | str) -> str:
+    """The slot a changelog key names. Faust writes ``str`` table keys JSON-encoded
+    (``"contact:E1"`` with the quotes), whatever the app's raw serializers say."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    if text.startswith('"'):
+        decoded = json.loads(text)
+        if isinstance(decoded, str):
+            return decoded
+    return text
+
+
 def read_expected(kafka: KafkaSettings, system: str, timeout_s: float = 600.0) -> dict[str, EmittedEntry]:
     """``{slot: entry}`` as the worker's emitted table holds it now."""
     topic = emitted_changelog(kafka, system)
@@ -42,7 +53,7 @@ def read_expected(kafka: KafkaSettings, system: str, timeout_s: float = 600.0) -
                 raise TimeoutError(f"reading {topic} took longer than {timeout_s:.0f} s")
             for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
                 for r in records:
-                    slot = r.key.decode() if isinstance(r.key, bytes) else str(r.key)
+                    slot = slot_of_key(r.key)
                     if r.value is None:
                         entries.pop(slot, None)
                     else:

@@ -15,13 +15,16 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "debezium"
 
 # Personal values present in the person fixtures: none may appear in an error.
 PERSONAL = ["Annegret", "Zwiebelhuber", "annegret.z@example.org", "a.zwiebelhuber@example.net",
-            "DE89370400440532013000", "5550123", "Lindenallee", "COBADEFFXXX"]
+            "DE89370400440532013000", "5550123", "Lindenallee", "COBADEFFXXX",
+            "Ilse", "Brandt", "ilse.brandt@example.org", "5550999", "Marktstr"]
+MSSQL = {"person_update.json": "09_person_update.json", "contract_create.json": "04_contract_read.json"}
 
-TOPIC = "erp.ERPDB.erp.person"
+TOPIC = "erp.erp.erp.person"
 
 
 def person_value(conn: str = "sqlserver", name: str = "person_update.json") -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads((FIXTURES / conn / name).read_text(encoding="utf-8"))
+    path = FIXTURES / "sqlserver_stream" / MSSQL[name] if conn == "sqlserver" else FIXTURES / conn / name
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     value: dict[str, Any] = doc["value"]
     return value
 
@@ -76,9 +79,9 @@ def test_unsupported_op() -> None:
 
 
 def test_bad_base64_in_decimal_and_bytes() -> None:
-    v = json.loads((FIXTURES / "sqlserver" / "contract_create.json").read_text())["value"]
+    v = person_value("sqlserver", "contract_create.json")
     v["payload"]["after"]["rent_amount"] = "Zwiebelhuber!!"
-    err = assert_malformed(dumps(v), topic="erp.ERPDB.erp.contract")
+    err = assert_malformed(dumps(v), topic="erp.erp.erp.contract")
     assert "rent_amount" in err.reason and "base64" in err.reason
     d = json.loads((FIXTURES / "postgres" / "document_create.json").read_text())["value"]
     d["payload"]["after"]["content"] = "Annegret%%%"
@@ -98,19 +101,19 @@ def test_wrong_types_in_personal_columns() -> None:
 def test_unknown_table() -> None:
     v = person_value()
     v["payload"]["source"]["table"] = "salary"
-    err = assert_malformed(dumps(v), topic="erp.ERPDB.erp.salary", expected=UnknownTable)
+    err = assert_malformed(dumps(v), topic="erp.erp.erp.salary", expected=UnknownTable)
     assert isinstance(err, UnknownTable) and err.table == "salary"
     assert "salary" in str(err)
     # a table of another database schema is not ours either
     v = person_value()
     v["payload"]["source"]["schema"] = "dbo"
-    assert_malformed(dumps(v), topic="erp.ERPDB.dbo.person", expected=UnknownTable)
+    assert_malformed(dumps(v), topic="erp.erp.dbo.person", expected=UnknownTable)
     # tombstone of an unknown table
-    assert_malformed(None, topic="erp.ERPDB.erp.salary", expected=UnknownTable)
+    assert_malformed(None, topic="erp.erp.erp.salary", expected=UnknownTable)
 
 
 def test_topic_table_mismatch() -> None:
-    err = assert_malformed(dumps(person_value()), topic="erp.ERPDB.erp.contract")
+    err = assert_malformed(dumps(person_value()), topic="erp.erp.erp.contract")
     assert "topic" in err.reason
 
 

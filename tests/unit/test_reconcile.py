@@ -82,3 +82,11 @@ async def test_failed_slots_count_as_expected_and_are_redriven(sim: Sim) -> None
     expected["contact:K1"] = EmittedEntry("contact", "K1", "failed:INVALID_FIELD", (), "C:1")
     drift = compare(expected, await read_casavi(sim.client.read), OWNED_ALL)
     assert drift.different == ["contact:K1"]
+
+
+def test_changelog_keys_as_faust_writes_them_name_the_slot() -> None:
+    from streams.reconcile.expected import slot_of_key
+
+    assert slot_of_key(b'"contact:E803-2"') == "contact:E803-2"  # str table keys are JSON-encoded
+    assert slot_of_key(b"contact:E803-2") == "contact:E803-2"
+    assert slot_of_key('"unit:7001-E1-0002"') == "unit:7001-E1-0002"
