@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import logging
 import signal
+from pathlib import Path
 
+from streams import gaps
 from streams.settings import BridgeSettings
 from streams.sink.client import CasaviClient
 from streams.sink.runner import SinkRunner
@@ -21,7 +23,12 @@ async def serve(settings: BridgeSettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with CasaviClient(settings.casavi, stop=stop) as client:
         runner = SinkRunner(settings, client, stop_event=stop)
-        scheduled = asyncio.create_task(reconcile_every(settings, client, stop))
+        found = gaps.check(settings.kafka, settings.kafka.sink_group_id, [settings.kafka.commands_topic], "sink")
+        runner.stats.gaps = [str(g) for g in found]
+        reasons = [*(["commands deleted before they were read"] if found else []),
+                   *([f"casavi system switched to {settings.casavi.system}"] if system_switched(settings) else [])]
+        scheduled = asyncio.create_task(reconcile_every(settings, client, stop, runner.idle if reasons else None,
+                                                        "; ".join(reasons)))
         log.info("sink: %s -> casavi %s system at %s (group %s, DLQ %s, %.0f requests/min)",
                  settings.kafka.commands_topic, settings.casavi.system, settings.casavi.active.url,
                  settings.kafka.sink_group_id, settings.kafka.dlq_topic, settings.casavi.requests_per_minute)
@@ -33,14 +40,46 @@ async def serve(settings: BridgeSettings) -> None:
              runner.stats.commands, runner.stats.dead_lettered)
 
 
-async def reconcile_every(settings: BridgeSettings, client: CasaviClient, stop: asyncio.Event) -> None:
+def _system_file(settings: BridgeSettings) -> Path:
+    return settings.stack.state_dir / "sink-casavi-system"
+
+
+def system_switched(settings: BridgeSettings) -> bool:
+    """Whether the casavi system differs from the one the last reconcile ran against (R22).
+    A sink that never reconciled has nothing to compare with: no switch."""
+    try:
+        return _system_file(settings).read_text().strip() != settings.casavi.system
+    except OSError:
+        _system_file(settings).parent.mkdir(parents=True, exist_ok=True)
+        _system_file(settings).write_text(settings.casavi.system)
+        return False
+
+
+async def reconcile_every(settings: BridgeSettings, client: CasaviClient, stop: asyncio.Event,
+                          first_when: asyncio.Event | None = None, reason: str = "") -> None:
     """The scheduled reconcile (``BRIDGE_RECONCILE__INTERVAL_H``), sharing the sink's client and so
-    its pacing: reading casavi back never pushes the sink over casavi's request limit."""
+    its pacing: reading casavi back never pushes the sink over casavi's request limit.
+    ``first_when``: reconcile once as soon as it is set (the sink caught up after a gap or a
+    switch of casavi system, so the full sync has been applied), then on the schedule."""
+    from streams.reconcile.run import reconcile
+
+    if first_when is not None:
+        waiter = asyncio.create_task(first_when.wait())
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
+        if stop.is_set():
+            return
+        log.info("reconcile now: %s", reason)
+        try:
+            await reconcile(settings, client)
+            _system_file(settings).write_text(settings.casavi.system)
+        except Exception as exc:  # noqa: BLE001 - the scheduled runs try again
+            log.warning("reconcile after start failed (%s)", type(exc).__name__)
     interval_s = settings.reconcile.interval_h * 3600
     if interval_s <= 0:
         return
-    from streams.reconcile.run import reconcile
-
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval_s)
@@ -49,6 +88,7 @@ async def reconcile_every(settings: BridgeSettings, client: CasaviClient, stop: 
             pass
         try:
             await reconcile(settings, client)
+            _system_file(settings).write_text(settings.casavi.system)
         except Exception as exc:  # noqa: BLE001 - the next run tries again; the sink goes on
             log.warning("scheduled reconcile failed (%s); next run in %.1f h", type(exc).__name__,
                         settings.reconcile.interval_h)

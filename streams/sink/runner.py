@@ -131,6 +131,7 @@ class SinkRunner:
         self._last_deferred_try = 0.0
         self._rng = random.Random()
         self._consumed: dict[_Partition, int] = {}  # next offset after the last record read, per partition
+        self.idle = asyncio.Event()  # set while a poll finds nothing new and nothing waits (caught up)
 
     def _default_consumer(self) -> Consumer:
         from aiokafka import AIOKafkaConsumer
@@ -163,6 +164,10 @@ class SinkRunner:
                     max_records=self.settings.casavi.batch_size,
                 )
                 records = [r for recs in batches.values() for r in recs]
+                if records or self._deferred:
+                    self.idle.clear()
+                else:
+                    self.idle.set()
                 try:
                     await self.process(records)
                 except Stopped:

@@ -34,6 +34,7 @@ class SinkStats:
     last_batch_at: float | None = None
     last_commit_at: float | None = None
     lag: int | None = None
+    gaps: list[str] = field(default_factory=list)  # commands deleted before they were read (streams/gaps.py)
 
     def snapshot(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "updated_at": time.time(), **asdict(self)}

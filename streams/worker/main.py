@@ -8,12 +8,13 @@ from pathlib import Path
 
 from faust.worker import Worker
 
+from streams import gaps
 from streams.mapping import MappingError
 from streams.mapping.topics import mapping_of
 from streams.settings import BridgeSettings
 from streams.worker.app import build_app
 from streams.worker.stores import remove_stores_ahead
-from streams.worker.topics import TopicLayoutError, check_single_partition, ensure_topics
+from streams.worker.topics import TopicLayoutError, bridge_topics, check_single_partition, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
     except TopicLayoutError as exc:
         log.error("%s", exc)
         return 2
+    kafka = settings.kafka
+    read = [t for t in bridge_topics(kafka, settings.source) if t not in (kafka.commands_topic, kafka.dlq_topic)]
+    if gaps.check(kafka, kafka.worker_app_id, read, "worker"):
+        _request_full_sync(settings)
     app = build_app(settings)
     removed = remove_stores_ahead(Path(app.conf.tabledir), settings.kafka.worker_app_id,
                                   [t.name for t in app.tables.values()], settings.kafka.bootstrap_servers)
@@ -43,3 +48,22 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
                     override_logging=False)
     worker.execute_from_commandline()
     return 0
+
+
+def _request_full_sync(settings: BridgeSettings) -> None:
+    """A ``resync`` control record: the worker re-projects every root once it runs. Changes of
+    CDC records deleted before they were read are not in the worker's state; the connector's
+    snapshot brings them back (README: "Durable topics"), the sink's reconcile finds the rest."""
+    import json
+    import time
+
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers.split(","), acks="all",
+                             client_id="casavi-bridge-worker-start")
+    try:
+        producer.send(settings.kafka.ticks_topic, key=b"resync",
+                      value=json.dumps({"kind": "resync", "at": time.time(), "reason": "gap"}).encode())
+        producer.flush(timeout=60)
+    finally:
+        producer.close()

@@ -22,20 +22,47 @@ def cdc_topics(kafka: KafkaSettings, source: SourceSettings | None = None) -> di
     return {topic: t.target.name for topic, t in source_topics(kafka.cdc_topic_prefix, source or SourceSettings()).items()}
 
 
+DAY_MS = 24 * 3600 * 1000
+
+# How long each kind of topic keeps its records. Nothing the bridge needs to replay or heal
+# may expire: the CDC topics keep the latest change per row (key = primary key; a delete's
+# tombstone is dropped after delete.retention.ms), the commands topic the latest command per
+# casavi slot, receipts the latest outcome per slot. Dead letters and control records are
+# history: kept long enough for an operator to look back after a holiday.
+COMPACTED: dict[str, str] = {"cleanup.policy": "compact", "delete.retention.ms": str(7 * DAY_MS),
+                             "min.compaction.lag.ms": str(DAY_MS)}
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    "cdc": COMPACTED,
+    "commands": COMPACTED,
+    "receipts": COMPACTED,
+    "dlq": {"cleanup.policy": "delete", "retention.ms": str(90 * DAY_MS)},
+    "control": {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)},
+}
+
+
+def bridge_topics(kafka: KafkaSettings, source: SourceSettings | None = None) -> dict[str, dict[str, str]]:
+    """``{topic: configs}`` of every topic the bridge reads or writes (not Faust's changelogs)."""
+    topics = {name: TOPIC_CONFIGS["cdc"] for name in cdc_topics(kafka, source)}
+    topics.update({kafka.commands_topic: TOPIC_CONFIGS["commands"], kafka.receipts_topic: TOPIC_CONFIGS["receipts"],
+                   kafka.dlq_topic: TOPIC_CONFIGS["dlq"], kafka.ticks_topic: TOPIC_CONFIGS["control"]})
+    return topics
+
+
 def ensure_topics(kafka: KafkaSettings, replication_factor: int = 1, source: SourceSettings | None = None) -> None:
-    """Create the CDC, command, DLQ and tick topics when missing (one partition each:
-    commands keep casavi's referential order across entities, R20)."""
-    names = [*cdc_topics(kafka, source), kafka.commands_topic, kafka.dlq_topic, kafka.ticks_topic, kafka.receipts_topic]
+    """Create the CDC, command, receipt, DLQ and control topics when missing, with the
+    retention of ``TOPIC_CONFIGS`` (one partition each: commands keep casavi's referential
+    order across entities, R20). Existing topics keep their configs (a production cluster's
+    administrators own them); ``bridge stack status`` and the README say what they should be."""
+    wanted = bridge_topics(kafka, source)
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id="casavi-bridge-admin")
     try:
         existing = set(admin.list_topics())
-        missing = [n for n in names if n not in existing]
+        missing = [n for n in wanted if n not in existing]
         if not missing:
             return
         try:
-            admin.create_topics(
-                [NewTopic(name=n, num_partitions=1, replication_factor=replication_factor) for n in missing]
-            )
+            admin.create_topics([NewTopic(name=n, num_partitions=1, replication_factor=replication_factor,
+                                          topic_configs=wanted[n]) for n in missing])
             log.info("created topics: %s", ", ".join(missing))
         except TopicAlreadyExistsError:
             pass

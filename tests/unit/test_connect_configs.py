@@ -204,3 +204,16 @@ def test_connectors_name_the_placeholder_the_decoder_expects() -> None:
     assert SourceSettings().unavailable_value_placeholder == DEFAULT_PLACEHOLDER
     for kind in ("postgres", "sqlserver"):
         assert _connector(kind)["unavailable.value.placeholder"] == DEFAULT_PLACEHOLDER, kind
+
+
+def test_connectors_create_cdc_topics_compacted_as_the_worker_does() -> None:
+    """Debezium creates the CDC topics (topic.creation.default.*) unless the worker got there
+    first: both with the same retention, so no CDC record expires by age."""
+    from streams.worker.topics import TOPIC_CONFIGS
+
+    for kind in ("postgres", "sqlserver"):
+        config = _connector(kind)
+        created = {k.removeprefix("topic.creation.default."): v for k, v in config.items()
+                   if k.startswith("topic.creation.default.")}
+        assert {k: created[k] for k in TOPIC_CONFIGS["cdc"]} == TOPIC_CONFIGS["cdc"], kind
+        assert created["cleanup.policy"] == "compact"
