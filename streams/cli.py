@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=18480)
     sim.add_argument("--db", default=None, help="SQLite file (default: <state dir>/casavi-sim.sqlite)")
     sim.add_argument("--rate-limit", type=float, default=0.0, help="requests per minute; 0 = unlimited")
+    sim.add_argument("--job-results", choices=["items", "empty"], default="items",
+                     help='"empty": import jobs answer "results": {} as the API text shows (default: per-item results)')
+    sim.add_argument("--ignore-deletes", action="store_true",
+                     help='ignore "delete": true on master data (the API text documents it for documents only)')
     sim.set_defaults(handler=_lazy("streams.simulator.main"))
 
     demo = sub.add_parser("demo", help="stack, simulator, worker and sink with a generated housing company")

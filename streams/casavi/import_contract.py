@@ -24,7 +24,10 @@ simulator, which enforces exactly these rules) assume:
    contract cannot be deleted (``CONTACT_NOT_ARCHIVED``, ``CONTACT_IN_USE``).
    ``archived`` is a field like any other (rule 1): absent leaves it as it is, ``false``
    makes the contact active again. Archiving reports ``archived``; archiving a contact
-   that does not exist reports ``absent``.
+   that does not exist reports ``absent``. The archive item before a delete also sets
+   ``portalUser`` to false (seed 000's way of removing a person: ``PortalUser=False``), so
+   a casavi that keeps the contact (a delete it does not honour or refuses) still ends the
+   person's portal access; with only these two fields it creates nothing.
 6. **Referential integrity.** A unit needs its property, a contract its unit and every
    contact it names; otherwise the item fails with ``MISSING_REFERENCE``.
 7. **Order inside one import.** Items are applied in this order: ``contacts`` (in list
@@ -66,8 +69,12 @@ def delete_item(reference_id: str) -> dict[str, Any]:
     return {"id": reference_id, DELETE_FLAG: True}
 
 
+PORTAL_USER = "portalUser"
+
+
 def archive_item(reference_id: str) -> dict[str, Any]:
-    return {"id": reference_id, ARCHIVE_FLAG: True}
+    """Archives a contact and ends its portal access (rule 5)."""
+    return {"id": reference_id, ARCHIVE_FLAG: True, PORTAL_USER: False}
 
 
 def container(reference_id: str) -> dict[str, Any]:

@@ -18,7 +18,8 @@ class Drift:
     missing: list[str] = field(default_factory=list)  # expected, casavi lacks it
     different: list[str] = field(default_factory=list)  # casavi holds other field values
     extra: list[Observed] = field(default_factory=list)  # casavi holds it, the projection does not
-    revoke: list[Observed] = field(default_factory=list)  # extra contacts a delete did not remove: revoke access
+    revoke: list[Observed] = field(default_factory=list)  # extra contacts: their delete revokes portal access first
+    persisting: list[Observed] = field(default_factory=list)  # extra in the last reconcile too: delete not honoured
     unchanged: int = 0
 
     @property
@@ -33,6 +34,7 @@ class Drift:
             "expected": by_entity(expected), "observed": by_entity(view.entities),
             "missing": by_entity(self.missing), "different": by_entity(self.different),
             "extra": by_entity(o.slot for o in self.extra), "revoked": by_entity(o.slot for o in self.revoke),
+            "persisting": by_entity(o.slot for o in self.persisting),
         }
         return {e: {name: tally[e] for name, tally in tallies.items()} for e in ENTITIES}
 
@@ -71,6 +73,8 @@ def compare(expected: Mapping[str, EmittedEntry], view: CasaviView, owned: Calla
         if slot in expected or not owned(held):
             continue
         drift.extra.append(held)
-        if held.entity == "contact" and slot in previously_extra:
-            drift.revoke.append(held)  # deleted before and still there: casavi did not honour the delete
+        if held.entity == "contact":
+            drift.revoke.append(held)  # whether or not casavi honours the delete, access ends
+        if slot in previously_extra:
+            drift.persisting.append(held)  # deleted by the last reconcile and still there
     return drift

@@ -3,10 +3,11 @@
 Repairs: slots casavi lacks or holds differently go to the worker as one ``redrive``
 control record per 10,000 slots (it re-projects their roots from the current ERP state and
 sends them again); entities casavi holds that the projection does not (owned by this bridge)
-are deleted by DELETE commands on the command topic; a contact still there although a
-reconcile already deleted it (a delete casavi did not honour, or refused) gets its portal
-access revoked (``portalUser`` false, archived) — seed 000's way of removing a person — so no
-ended tenant keeps access. The report names reference ids, entities and counts only.
+are deleted by DELETE commands on the command topic. A contact's delete archives it with its
+portal access revoked first (``portalUser`` false: seed 000's way of removing a person;
+``streams/casavi/import_contract.py`` rule 5), so if casavi does not honour deletes of master
+data (or refuses one), no ended tenant keeps access all the same. Entities still there although the last reconcile deleted
+them are reported as ``persisting``. The report names reference ids, entities and counts only.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from streams.commands.model import CasaviCommand, content_hash, encode
+from streams.commands.model import CasaviCommand, encode
 from streams.reconcile.compare import ENTITIES, Drift, compare, ownership
 from streams.reconcile.expected import read_expected
 from streams.reconcile.observe import CasaviView, read_casavi
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 REDRIVE_CHUNK = 10_000
 GONE = "R13 reconcile: casavi holds it, the projection does not"
-REVOKED = "R11 reconcile: delete not honoured, portal access revoked"
 
 
 def report_path(settings: BridgeSettings) -> Path:
@@ -50,22 +50,14 @@ def _previous_extra(path: Path, system: str) -> frozenset[str]:
 
 
 def repair_records(drift: Drift, settings: BridgeSettings) -> tuple[list[bytes], list[CasaviCommand]]:
-    """Control records (redrive) and commands (delete, revoke) that repair ``drift``."""
+    """Control records (redrive) and commands (deletes) that repair ``drift``."""
     system = settings.casavi.system
     slots = drift.missing + drift.different
     control = [json.dumps({"kind": "redrive", "at": time.time(), "slots": slots[i:i + REDRIVE_CHUNK],
                            "reason": "reconcile"}).encode() for i in range(0, len(slots), REDRIVE_CHUNK)]
-    revoke = {o.slot for o in drift.revoke}
-    commands: list[CasaviCommand] = []
-    for o in drift.extra:
-        if o.slot in revoke:
-            doc = {"id": o.reference_id, "portalUser": False, "archived": True}
-            commands.append(CasaviCommand(op="UPSERT", entity="contact", reference_id=o.reference_id,
-                                          document=doc, content_hash=content_hash(doc), reason=REVOKED,
-                                          system=system, emitted_at_ms=int(time.time() * 1000)))
-        else:
-            commands.append(CasaviCommand.delete(o.entity, o.reference_id, o.parent_ids, reason=GONE,  # type: ignore[arg-type]
-                                                 system=system, emitted_at_ms=int(time.time() * 1000)))
+    now_ms = int(time.time() * 1000)
+    commands = [CasaviCommand.delete(o.entity, o.reference_id, o.parent_ids, reason=GONE,  # type: ignore[arg-type]
+                                     system=system, emitted_at_ms=now_ms) for o in drift.extra]
     return control, commands
 
 
@@ -106,16 +98,17 @@ async def reconcile(settings: BridgeSettings, client: CasaviClient, *, dry_run: 
         "at": time.time(), "system": system, "dry_run": dry_run, "seconds": round(time.monotonic() - started, 1),
         "requests": view.requests, "counts": drift.counts(expected, view), "unchanged": drift.unchanged,
         "missing": drift.missing, "different": drift.different, "extra": [o.slot for o in drift.extra],
-        "revoked": [o.slot for o in drift.revoke],
-        "repairs": {"redriven": len(drift.missing) + len(drift.different), "deleted": len(commands) - len(drift.revoke),
+        "revoked": [o.slot for o in drift.revoke], "persisting": [o.slot for o in drift.persisting],
+        "repairs": {"redriven": len(drift.missing) + len(drift.different), "deleted": len(drift.extra),
                     "revoked": len(drift.revoke)} if not dry_run else None,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(report, indent=1))
     tmp.replace(path)
-    log.info("reconcile of the %s system: %d missing, %d different, %d extra, %d revoked (%d requests, %.0f s)%s",
-             system, len(drift.missing), len(drift.different), len(drift.extra), len(drift.revoke), view.requests,
+    log.info("reconcile of the %s system: %d missing, %d different, %d extra (%d persisting), %d revoked "
+             "(%d requests, %.0f s)%s", system, len(drift.missing), len(drift.different), len(drift.extra),
+             len(drift.persisting), len(drift.revoke), view.requests,
              report["seconds"], " — dry run, nothing repaired" if dry_run else "")
     return report
 
@@ -130,10 +123,11 @@ def run(args: Any, settings: BridgeSettings) -> int:
     report = asyncio.run(main())
     print(f"reconcile ({report['system']} system{', dry run' if args.dry_run else ''}): "
           f"{report['requests']} casavi requests in {report['seconds']} s")
-    print(f"{'entity':<10} {'expected':>9} {'in casavi':>9} {'missing':>8} {'different':>9} {'extra':>6} {'revoked':>7}")
+    print(f"{'entity':<10} {'expected':>9} {'in casavi':>9} {'missing':>8} {'different':>9} {'extra':>6} "
+          f"{'persisting':>10} {'revoked':>7}")
     for entity in ENTITIES:
         c = report["counts"][entity]
         print(f"{entity:<10} {c['expected']:>9} {c['observed']:>9} {c['missing']:>8} {c['different']:>9} "
-              f"{c['extra']:>6} {c['revoked']:>7}")
+              f"{c['extra']:>6} {c['persisting']:>10} {c['revoked']:>7}")
     print(f"report: {report_path(settings)}")
     return 0

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -51,6 +51,10 @@ class SimulatorConfig(BaseModel):
     rate_limit_per_minute: float = Field(default=0.0, ge=0)
     job_processing_delay_s: float = Field(default=0.0, ge=0)
     max_file_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # How far the simulator goes beyond the API text (seed 002), switchable to what the text
+    # alone shows, to prove the bridge does not depend on the extras (docs/casavi-simulator.md):
+    job_results: Literal["items", "empty"] = "items"  # "empty": GET /jobs/{id} answers "results": {}
+    honour_deletes: bool = True  # False: "delete": true on master data is ignored
 
 
 class BodyTooLarge(Exception):
@@ -110,7 +114,7 @@ class Simulator:
         if payload is None:  # reset meanwhile
             return
         try:
-            results = apply_import(self.store, payload)
+            results = apply_import(self.store, payload, self.config.honour_deletes)
         except Exception as exc:  # keep the queue going; the reason without data
             log.error("import job %s could not be applied: %s", job_id, type(exc).__name__)
             results = []
@@ -326,6 +330,8 @@ async def get_job(request: Request) -> Response:
     job = sim.store.job(request.path_params["id"])
     if job is None:
         return _error(404, "not_found", "no such job")
+    if sim.config.job_results == "empty":
+        job = {**job, "results": {}}  # as the API text shows it
     return JSONResponse(job)
 
 
@@ -451,6 +457,33 @@ async def get_receipts(request: Request) -> Response:
     return JSONResponse({"receipts": sim.receipts.since(since_ms)})
 
 
+class ModeRequest(BaseModel):
+    """Body of ``POST /_sim/mode``: switch how far the simulator goes beyond the API text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_results: Literal["items", "empty"] | None = None
+    honour_deletes: bool | None = None
+
+
+def _mode(sim: Simulator) -> dict[str, Any]:
+    return {"job_results": sim.config.job_results, "honour_deletes": sim.config.honour_deletes}
+
+
+async def set_mode(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    try:
+        mode = ModeRequest.model_validate(body)
+    except ValidationError as exc:
+        return _error(400, "invalid_mode", f"{exc.error_count()} invalid fields")
+    sim.config = sim.config.model_copy(update=mode.model_dump(exclude_none=True))
+    return JSONResponse(_mode(sim))
+
+
+async def get_mode(request: Request) -> Response:
+    return JSONResponse(_mode(request.app.state.simulator))
+
+
 async def reset(request: Request) -> Response:
     sim: Simulator = request.app.state.simulator
     sim.reset()
@@ -477,6 +510,8 @@ def create_app(config: SimulatorConfig, *, clock: Callable[[], datetime] | None 
         Route("/_sim/stats", get_stats, methods=["GET"]),
         Route("/_sim/receipts", get_receipts, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
+        Route("/_sim/mode", _json_endpoint(set_mode), methods=["POST"]),
+        Route("/_sim/mode", get_mode, methods=["GET"]),
     ]
 
     @asynccontextmanager

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streams.casavi.import_contract import ARCHIVE_FLAG, DELETE_FLAG, NESTED_LISTS, is_container
+from streams.casavi.import_contract import ARCHIVE_FLAG, DELETE_FLAG, NESTED_LISTS, PORTAL_USER, is_container
 from streams.casavi.models import DOCUMENT_TYPES, EntityType, ImportItemResult, ItemStatus
 from streams.simulator.store import Store
 
@@ -124,10 +124,12 @@ def plan(body: Mapping[str, Any]) -> list[tuple[EntityType, str | None, Item]]:
     return ordered
 
 
-def apply_import(store: Store, body: Mapping[str, Any]) -> list[ImportItemResult]:
-    """Apply a well-formed import (see ``check_structure``); one result per item."""
+def apply_import(store: Store, body: Mapping[str, Any], honour_deletes: bool = True) -> list[ImportItemResult]:
+    """Apply a well-formed import (see ``check_structure``); one result per item.
+    ``honour_deletes=False``: a casavi that documents ``"delete": true`` only for documents and
+    ignores it on master data — the item is answered ``unchanged`` and nothing is deleted."""
     with store.transaction():
-        return [_apply_item(store, entity, parent, item) for entity, parent, item in plan(body)]
+        return [_apply_item(store, entity, parent, item, honour_deletes) for entity, parent, item in plan(body)]
 
 
 def _result(entity: EntityType, reference_id: str, status: ItemStatus, code: str | None = None,
@@ -135,9 +137,12 @@ def _result(entity: EntityType, reference_id: str, status: ItemStatus, code: str
     return ImportItemResult(entity=entity, id=reference_id, status=status, error_code=code, error=error)
 
 
-def _apply_item(store: Store, entity: EntityType, parent: str | None, item: Item) -> ImportItemResult:
+def _apply_item(store: Store, entity: EntityType, parent: str | None, item: Item,
+                honour_deletes: bool = True) -> ImportItemResult:
     reference_id: str = item["id"]
     if item.get(DELETE_FLAG) is True:
+        if not honour_deletes:
+            return _result(entity, reference_id, "unchanged" if store.exists(entity, reference_id) else "absent")
         return _delete(store, entity, reference_id)
     if is_container(item, entity):
         return _result(entity, reference_id, "unchanged" if store.exists(entity, reference_id) else "absent")
@@ -149,7 +154,7 @@ def _apply_item(store: Store, entity: EntityType, parent: str | None, item: Item
         archived = fields.pop(ARCHIVE_FLAG, None)
         if archived is not None and not isinstance(archived, bool):
             return _result(entity, reference_id, "failed", INVALID_FIELD, f"{ARCHIVE_FLAG}: must be a boolean")
-        if current is None and archived is True and not fields:
+        if current is None and archived is True and fields in ({}, {PORTAL_USER: False}):
             return _result(entity, reference_id, "absent")  # archiving what is not there: nothing to do
 
     if parent is not None and not store.exists(PARENT[entity], parent):

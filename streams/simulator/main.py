@@ -21,7 +21,9 @@ def config_from(args: argparse.Namespace, settings: BridgeSettings) -> Simulator
     db.parent.mkdir(parents=True, exist_ok=True)
     active = settings.casavi.active
     key, secret = active.key.get_secret_value(), active.secret.get_secret_value()
-    config = SimulatorConfig(db_path=str(db), rate_limit_per_minute=args.rate_limit)
+    config = SimulatorConfig(db_path=str(db), rate_limit_per_minute=args.rate_limit,
+                             job_results=getattr(args, "job_results", "items"),
+                             honour_deletes=not getattr(args, "ignore_deletes", False))
     if key and secret:
         config = config.model_copy(update={"credentials": {key: secret}})
     return config

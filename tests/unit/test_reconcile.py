@@ -10,7 +10,7 @@ from streams.commands.model import CasaviCommand
 from streams.projection.model import EmittedEntry
 from streams.reconcile.compare import compare, ownership
 from streams.reconcile.observe import read_casavi
-from streams.reconcile.run import GONE, REVOKED, repair_records
+from streams.reconcile.run import GONE, repair_records
 from streams.settings import BridgeSettings
 from streams.sink.apply import apply_batch
 from tests.unit.casavi_commands import contact, contract, prop, unit
@@ -54,26 +54,49 @@ async def test_missing_different_and_extra_are_found_and_repaired(sim: Sim) -> N
     control, commands = repair_records(drift, BridgeSettings())
     (record,) = [json.loads(c) for c in control]
     assert record["kind"] == "redrive" and sorted(record["slots"]) == ["contact:K2", "property:1-P1"]
-    assert sorted((c.op, c.slot, c.reason) for c in commands) == [
-        ("DELETE", "contact:K9", GONE), ("DELETE", "property:2-P9", GONE)]
+    assert [(c.op, c.slot, c.reason) for c in commands] == [("DELETE", "contact:K9", GONE), ("DELETE", "property:2-P9", GONE)]
     await apply_batch(sim.client, sourced(*commands))
     after = await read_casavi(sim.client.read)
     assert {"contact:K9", "property:2-P9"}.isdisjoint(after.entities)
 
 
-async def test_a_contact_whose_delete_was_not_honoured_loses_portal_access(sim: Sim) -> None:  # noqa: F811
-    await load(sim, contact("K7"))
-    view = await read_casavi(sim.client.read)
-    drift = compare({}, view, OWNED_ALL, previously_extra=frozenset({"contact:K7"}))
-    assert [o.slot for o in drift.revoke] == ["contact:K7"]
-    _, commands = repair_records(drift, BridgeSettings())
-    (revoke,) = commands
-    assert revoke.op == "UPSERT" and revoke.reason == REVOKED
-    assert revoke.document == {"id": "K7", "portalUser": False, "archived": True}
-    await apply_batch(sim.client, sourced(revoke))
-    state: dict[str, Any] = await sim.state()
-    assert state["contacts"]["K7"]["archived"] is True and state["contacts"]["K7"]["portalUser"] is False
-    assert "contact:K7" not in (await read_casavi(sim.client.read)).entities  # archived: no longer listed
+async def test_r11_a_contact_casavi_keeps_loses_portal_access_in_the_same_reconcile() -> None:
+    """A casavi that ignores ``"delete": true`` on master data (the API text documents it for
+    documents only): the extra contact's delete archives it with portal access revoked first,
+    so access ends at once; an extra property stays and the next reconcile reports it as
+    persisting."""
+    from contextlib import AsyncExitStack
+
+    import httpx
+
+    from streams.settings import CasaviSettings
+    from streams.simulator.app import SimulatorConfig, create_app
+    from streams.sink.client import CasaviClient
+    from tests.unit.test_sink_apply import BASE, Backoff, _no_sleep
+
+    app = create_app(SimulatorConfig(db_path=":memory:", honour_deletes=False))
+    s = CasaviSettings(requests_per_minute=600_000, job_poll_interval_s=0.01, job_timeout_s=10)
+    s = s.model_copy(update={"test": s.test.model_copy(update={"url": BASE})})
+    async with AsyncExitStack() as stack:
+        admin = await stack.enter_async_context(httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                                  base_url=BASE))
+        client = await stack.enter_async_context(CasaviClient(
+            s, transport=httpx.ASGITransport(app=app), sleep=_no_sleep,
+            backoff=Backoff(base_s=0.01, cap_s=0.02, max_retries=2, exhausted_s=0.02)))
+        await apply_batch(client, sourced(contact("K7"), prop("1-P7")))
+        drift = compare({}, await read_casavi(client.read), OWNED_ALL)
+        assert [o.slot for o in drift.revoke] == ["contact:K7"] and not drift.persisting
+        _, commands = repair_records(drift, BridgeSettings())
+        assert [(c.op, c.slot) for c in commands] == [("DELETE", "contact:K7"), ("DELETE", "property:1-P7")]
+        result = await apply_batch(client, sourced(*commands))
+        assert not result.failed
+        state = (await admin.get("/_sim/state")).json()
+        k7 = state["contacts"]["K7"]  # the delete was ignored ...
+        assert k7["portalUser"] is False and k7["archived"] is True  # ... and the access ended anyway
+        assert "1-P7" in state["properties"]
+        again = compare({}, await read_casavi(client.read), OWNED_ALL,
+                        previously_extra=frozenset(o.slot for o in drift.extra))
+        assert [o.slot for o in again.persisting] == ["property:1-P7"]  # archived contacts are not listed
 
 
 async def test_failed_slots_count_as_expected_and_are_redriven(sim: Sim) -> None:  # noqa: F811

@@ -337,7 +337,7 @@ async def test_archiving_an_unknown_contact_is_absent(client: Client) -> None:
 
 async def test_archived_contacts_and_their_contracts_are_not_listed(client: Client) -> None:
     await client.run_import(estate())
-    await client.run_import({"contacts": [archive_item("C1")]})
+    await client.run_import({"contacts": [{"id": "C1", "archived": True}]})
     assert (await client.get("/contacts")).json() == []
     assert (await client.get("/units/P1-1")).json()["contracts"] == []
     assert (await client.get("/contacts/C1")).json()["archived"] is True
@@ -346,6 +346,14 @@ async def test_archived_contacts_and_their_contracts_are_not_listed(client: Clie
     job = await client.run_import({"contacts": [{**contact("C1"), "archived": False}]})
     assert statuses(job) == [("contact", "C1", "updated")]
     assert [c["id"] for c in (await client.get("/contacts")).json()] == ["C1"]
+
+
+async def test_archiving_before_a_delete_ends_portal_access_and_creates_nothing(client: Client) -> None:
+    await client.run_import(estate())
+    assert statuses(await client.run_import({"contacts": [archive_item("C1")]})) == [("contact", "C1", "archived")]
+    assert (await client.get("/contacts/C1")).json()["portalUser"] is False
+    assert statuses(await client.run_import({"contacts": [archive_item("C9")]})) == [("contact", "C9", "absent")]
+    assert (await client.get("/contacts/C9")).status_code == 404
 
 
 async def test_inactive_contracts_only_on_request(client: Client) -> None:
@@ -552,3 +560,21 @@ async def test_bridge_container_helpers_round_trip(client: Client) -> None:
     job = await client.run_import({top: [item]})
     assert statuses(job) == [("property", "P1", "unchanged"), ("unit", "P1-1", "created"),
                              ("contract", "K1", "created")]
+
+
+async def test_mode_as_the_api_text_shows_it_empty_results_and_ignored_deletes(client: Client) -> None:
+    """``/_sim/mode``: job results as the API text shows them (``"results": {}``) and master-data
+    deletes ignored (the text documents ``"delete": true`` for documents only)."""
+    assert (await client.http.get("/_sim/mode")).json() == {"job_results": "items", "honour_deletes": True}
+    mode = await client.http.post("/_sim/mode", json={"job_results": "empty", "honour_deletes": False})
+    assert mode.json() == {"job_results": "empty", "honour_deletes": False}
+    await client.run_import(estate())
+    response = await client.post_import({"contacts": [archive_item("C1"), delete_item("C1")],
+                                         "properties": [delete_item("P1")]})
+    job_id = response.json()["jobId"]
+    await client.sim.drain()
+    job = (await client.get(f"/jobs/{job_id}")).json()
+    assert job["completed"] is True and job["results"] == {}
+    state = await client.state()
+    assert "P1" in state["properties"] and state["contacts"]["C1"]["portalUser"] is False
+    assert (await client.http.post("/_sim/mode", json={"job_results": "none"})).status_code == 400
