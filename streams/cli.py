@@ -5,6 +5,7 @@
     bridge worker                                          CDC topics -> casavi commands (Faust)
     bridge sink                                            casavi commands -> casavi manager API
     bridge reconcile [--dry-run] [--entity E]              read casavi back, repair the drift
+    bridge dlq list|show|redrive [--since] [--reason]      the dead letters; redrive what they name
     bridge sim                                             the casavi simulator (HTTP)
     bridge demo [--no-reset]                               everything above with a generated housing company
 """
@@ -74,6 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--entity", action="append", choices=["property", "unit", "contract", "contact"],
                      help="only these entities (repeatable)")
     rec.set_defaults(handler=_lazy("streams.reconcile.run"))
+
+    dlq = sub.add_parser("dlq", help="the dead letters: list them by reason, show them, redrive them")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    for name, func, text in (("list", "list_", "counts by stage and reason"),
+                             ("show", "show", "the letters, one per line (no personal data)"),
+                             ("redrive", "redrive", "re-project the casavi slots the letters name")):
+        cmd = dlq_sub.add_parser(name, help=text)
+        cmd.add_argument("--since", help="ISO-8601 time or a duration back from now (30m, 24h, 7d)")
+        cmd.add_argument("--reason", help="only letters whose reason or error code contains this")
+        cmd.add_argument("--stage", choices=["decode", "fold", "project", "sink"])
+        if name == "redrive":
+            cmd.add_argument("--dry-run", action="store_true", help="print what would be redriven")
+        else:
+            cmd.add_argument("--json", action="store_true")
+        if name == "show":
+            cmd.add_argument("--limit", type=int, default=50, help="the newest N letters (default 50)")
+        cmd.set_defaults(handler=_lazy("streams.dlq.cli", func))
 
     worker = sub.add_parser("worker", help="fold CDC events into state and emit casavi commands")
     worker.set_defaults(handler=_lazy("streams.worker.main"))

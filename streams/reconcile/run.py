@@ -28,10 +28,10 @@ from streams.reconcile.expected import read_expected
 from streams.reconcile.observe import CasaviView, read_casavi
 from streams.settings import BridgeSettings
 from streams.sink.client import CasaviClient
+from streams.worker.control import redrive_records, send_control
 
 log = logging.getLogger(__name__)
 
-REDRIVE_CHUNK = 10_000
 GONE = "R13 reconcile: casavi holds it, the projection does not"
 
 
@@ -49,30 +49,27 @@ def _previous_extra(path: Path, system: str) -> frozenset[str]:
     return frozenset(report.get("extra", []))
 
 
-def repair_records(drift: Drift, settings: BridgeSettings) -> tuple[list[bytes], list[CasaviCommand]]:
+def repair_records(drift: Drift, settings: BridgeSettings) -> tuple[list[tuple[bytes, bytes]], list[CasaviCommand]]:
     """Control records (redrive) and commands (deletes) that repair ``drift``."""
     system = settings.casavi.system
-    slots = drift.missing + drift.different
-    control = [json.dumps({"kind": "redrive", "at": time.time(), "slots": slots[i:i + REDRIVE_CHUNK],
-                           "reason": "reconcile"}).encode() for i in range(0, len(slots), REDRIVE_CHUNK)]
+    control = redrive_records(drift.missing + drift.different, "reconcile")
     now_ms = int(time.time() * 1000)
     commands = [CasaviCommand.delete(o.entity, o.reference_id, o.parent_ids, reason=GONE,  # type: ignore[arg-type]
                                      system=system, emitted_at_ms=now_ms) for o in drift.extra]
     return control, commands
 
 
-def _send(settings: BridgeSettings, control: list[bytes], commands: list[CasaviCommand]) -> None:
+def _send(settings: BridgeSettings, control: list[tuple[bytes, bytes]], commands: list[CasaviCommand]) -> None:
     kafka = settings.kafka
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers.split(","), acks="all",
                              client_id="casavi-bridge-reconcile")
     try:
         for c in commands:
             producer.send(kafka.commands_topic, key=c.slot.encode(), value=encode(c))
-        for value in control:
-            producer.send(kafka.ticks_topic, key=b"redrive", value=value)
         producer.flush(timeout=60)
     finally:
         producer.close()
+    send_control(kafka, control, "casavi-bridge-reconcile")
 
 
 async def reconcile(settings: BridgeSettings, client: CasaviClient, *, dry_run: bool = False,

@@ -1,10 +1,17 @@
-"""Control records of one worker batch (the control topic, ``docs/control.md``)."""
+"""Control records (the control topic, ``docs/control.md``): what one worker batch's records
+ask for, and the records other commands write (redrive, resync)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from streams.settings import KafkaSettings
+
+REDRIVE_CHUNK = 10_000  # slots per redrive record (keeps a record well under Kafka's 1 MB)
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +44,27 @@ class Control:
         else:
             self.unreadable += 1
             log.warning("a control record of unknown kind was skipped")
+
+
+def redrive_records(slots: Sequence[str], reason: str) -> list[tuple[bytes, bytes]]:
+    """``redrive`` records (key, value) for ``slots``, at most ``REDRIVE_CHUNK`` slots each."""
+    at = time.time()
+    return [(b"redrive", json.dumps({"kind": "redrive", "at": at, "slots": list(slots[i:i + REDRIVE_CHUNK]),
+                                     "reason": reason}).encode()) for i in range(0, len(slots), REDRIVE_CHUNK)]
+
+
+def resync_record(reason: str) -> tuple[bytes, bytes]:
+    return b"resync", json.dumps({"kind": "resync", "at": time.time(), "reason": reason}).encode()
+
+
+def send_control(kafka: KafkaSettings, records: Sequence[tuple[bytes, bytes]], client_id: str) -> None:
+    """Write control records to the control topic and wait until Kafka has them."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers.split(","), acks="all", client_id=client_id)
+    try:
+        for key, value in records:
+            producer.send(kafka.ticks_topic, key=key, value=value)
+        producer.flush(timeout=60)
+    finally:
+        producer.close()

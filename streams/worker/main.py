@@ -13,6 +13,7 @@ from streams.mapping import MappingError
 from streams.mapping.topics import mapping_of
 from streams.settings import BridgeSettings
 from streams.worker.app import build_app
+from streams.worker.control import resync_record, send_control
 from streams.worker.stores import remove_stores_ahead
 from streams.worker.topics import TopicLayoutError, bridge_topics, check_single_partition, ensure_topics
 
@@ -54,16 +55,4 @@ def _request_full_sync(settings: BridgeSettings) -> None:
     """A ``resync`` control record: the worker re-projects every root once it runs. Changes of
     CDC records deleted before they were read are not in the worker's state; the connector's
     snapshot brings them back (README: "Durable topics"), the sink's reconcile finds the rest."""
-    import json
-    import time
-
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers.split(","), acks="all",
-                             client_id="casavi-bridge-worker-start")
-    try:
-        producer.send(settings.kafka.ticks_topic, key=b"resync",
-                      value=json.dumps({"kind": "resync", "at": time.time(), "reason": "gap"}).encode())
-        producer.flush(timeout=60)
-    finally:
-        producer.close()
+    send_control(settings.kafka, [resync_record("gap")], "casavi-bridge-worker-start")

@@ -307,6 +307,23 @@ def test_casavi_rejection_goes_to_dlq_and_the_stream_goes_on(chain: Bridge, stac
     assert "kein-at-zeichen" not in json.dumps(letter)
 
 
+def test_dlq_commands_list_show_and_redrive_the_rejection(chain: Bridge) -> None:
+    import subprocess
+    import sys
+
+    def dlq(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "streams.cli", "dlq", *args], capture_output=True, text=True,
+                              timeout=120, env=chain.services.env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "kein-at-zeichen" not in proc.stdout + proc.stderr
+        return proc.stdout
+
+    listed = json.loads(dlq("list", "--json", "--since", "1d"))
+    assert any(g["stage"] == "sink" and g["reason"] == "INVALID_FIELD" for g in listed["groups"]), listed
+    assert "contact:E803-1" in dlq("show", "--reason", "invalid_field")
+    assert "would redrive" in (out := dlq("redrive", "--reason", "INVALID_FIELD", "--dry-run")) and "contact:E803-1" in out
+
+
 def test_after_the_rejected_value_is_fixed_casavi_converges_by_itself(chain: Bridge) -> None:
     """The contact casavi refused above, and the contract that names it (refused with
     MISSING_REFERENCE), reach casavi once the e-mail is fixed in the ERP: the sink's receipts

@@ -52,7 +52,7 @@ async def test_missing_different_and_extra_are_found_and_repaired(sim: Sim) -> N
     assert [o.slot for o in compare(expected, view, ownership([1], "-", "K.*")).extra] == ["contact:K9"]
 
     control, commands = repair_records(drift, BridgeSettings())
-    (record,) = [json.loads(c) for c in control]
+    (record,) = [json.loads(value) for key, value in control if key == b"redrive"]
     assert record["kind"] == "redrive" and sorted(record["slots"]) == ["contact:K2", "property:1-P1"]
     assert [(c.op, c.slot, c.reason) for c in commands] == [("DELETE", "contact:K9", GONE), ("DELETE", "property:2-P9", GONE)]
     await apply_batch(sim.client, sourced(*commands))

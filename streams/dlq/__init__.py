@@ -1,0 +1,1 @@
+"""``bridge dlq``: the dead letters, grouped by reason, and their redrive."""

@@ -1,0 +1,48 @@
+"""Reading the DLQ topic from its beginning to its end (nothing is consumed or committed)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from streams.commands.model import DeadLetter
+from streams.settings import KafkaSettings
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A DLQ record that is not a dead letter (written by something else, or damaged)."""
+
+    partition: int
+    offset: int
+
+
+def read_dlq(kafka: KafkaSettings, timeout_s: float = 300.0) -> tuple[list[DeadLetter], list[Unreadable]]:
+    topic = kafka.dlq_topic
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id="casavi-bridge-dlq",
+                             enable_auto_commit=False, group_id=None)
+    letters: list[DeadLetter] = []
+    unreadable: list[Unreadable] = []
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            return letters, unreadable
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took longer than {timeout_s:.0f} s")
+            for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
+                for r in records:
+                    try:
+                        letters.append(DeadLetter.model_validate_json(r.value or b""))
+                    except ValidationError:
+                        unreadable.append(Unreadable(r.partition, r.offset))
+    finally:
+        consumer.close()
+    return letters, unreadable
