@@ -6,6 +6,7 @@
     bridge sink                                            casavi commands -> casavi manager API
     bridge reconcile [--dry-run] [--entity E]              read casavi back, repair the drift
     bridge dlq list|show|redrive [--since] [--reason]      the dead letters; redrive what they name
+    bridge replay --from-beginning|--to-datetime|--to-offsets   move worker and sink back (stopped)
     bridge sim                                             the casavi simulator (HTTP)
     bridge demo [--no-reset]                               everything above with a generated housing company
 """
@@ -75,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--entity", action="append", choices=["property", "unit", "contract", "contact"],
                      help="only these entities (repeatable)")
     rec.set_defaults(handler=_lazy("streams.reconcile.run"))
+
+    replay = sub.add_parser("replay", help="move the worker's and the sink's consumer groups (they must be stopped)")
+    where = replay.add_mutually_exclusive_group(required=True)
+    where.add_argument("--from-beginning", action="store_true", help="read every input topic from its first record")
+    where.add_argument("--to-datetime", metavar="T", help="from the first record at or after T (ISO-8601)")
+    where.add_argument("--to-offsets", metavar="FILE", help='JSON {"<group>": {"<topic>": {"<partition>": offset}}}')
+    replay.add_argument("--target", choices=["worker", "sink", "both"], default="both")
+    replay.add_argument("--dry-run", action="store_true", help="print the offsets; change nothing")
+    replay.set_defaults(handler=_lazy("streams.replay"))
 
     dlq = sub.add_parser("dlq", help="the dead letters: list them by reason, show them, redrive them")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)

@@ -16,7 +16,6 @@ import httpx
 import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 
 from streams.demo.generate import generate, load
 from streams.demo.services import BridgeServices, wait_for
@@ -193,17 +192,13 @@ def test_restart_of_worker_and_sink_sends_no_write_calls(chain: Bridge) -> None:
     assert chain.stats()["write_calls"] - before == 1
 
 
-def _worker_group_offsets(chain: Bridge, stack: dict[str, Any], reset: bool = False) -> dict[Any, tuple[int, int]]:
-    """(committed, end) offset of every CDC partition for the worker's consumer group;
-    with ``reset`` the committed offsets are first set back to 0 (worker stopped)."""
+def _worker_group_offsets(chain: Bridge, stack: dict[str, Any]) -> dict[Any, tuple[int, int]]:
+    """(committed, end) offset of every CDC partition for the worker's consumer group."""
     consumer = KafkaConsumer(bootstrap_servers=stack["kafka_bootstrap_servers"],
                              group_id=chain.env["BRIDGE_KAFKA__WORKER_APP_ID"], enable_auto_commit=False)
     try:
         parts = [TopicPartition(t, p) for t in stack["cdc_topics"].values()
                  for p in sorted(consumer.partitions_for_topic(t) or ())]
-        if reset:
-            consumer.assign(parts)
-            consumer.commit({tp: OffsetAndMetadata(0, "", -1) for tp in parts})
         ends = consumer.end_offsets(parts)
         return {tp: (consumer.committed(tp) or 0, ends[tp]) for tp in parts}
     finally:
@@ -213,11 +208,22 @@ def _worker_group_offsets(chain: Bridge, stack: dict[str, Any], reset: bool = Fa
 def test_r21_replay_from_offset_zero_sends_nothing(chain: Bridge, stack: dict[str, Any]) -> None:
     """The worker reads every CDC topic again from the start over its kept tables: casavi
     already has all of it, so not one write call goes out."""
+    import subprocess
+    import sys
+
+    def replay(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "streams.cli", "replay", "--from-beginning", "--target", "worker",
+                               *args], capture_output=True, text=True, timeout=120, env=chain.services.env)
+
     chain.wait_converged()
+    refused = replay()
+    assert refused.returncode == 2 and "worker is running" in refused.stderr
     chain.services.worker.stop()
     before = chain.stats()["write_calls"]
     try:
-        offsets = _worker_group_offsets(chain, stack, reset=True)
+        done = replay()
+        assert done.returncode == 0, done.stderr[-2000:]
+        offsets = _worker_group_offsets(chain, stack)
     finally:
         chain.services.worker.start()
     # the rows of the tests above (at least one property with all that belongs to it)
