@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 RETRY = Backoff(base_s=0.5, cap_s=30.0, max_retries=8, exhausted_s=30.0)
 _rng = random.Random()
 
+# Kafka's default max.message.bytes is 1 MiB (record batch, key and headers included): a
+# command above this never fits and goes to the DLQ instead of blocking the stream.
+MAX_COMMAND_BYTES = 900_000
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
@@ -199,9 +202,16 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             commands = processor.reproject_all(force=control.resync)
         else:
             commands = processor.project(roots, step.newest_source_ts_ms)
+        encoded = [(c, encode(c)) for c in commands]
+        too_large = [c for c, value in encoded if len(value) > MAX_COMMAND_BYTES]
+        if too_large:
+            write_emitted(processor.refuse(too_large, "TOO_LARGE", f"the command exceeds {MAX_COMMAND_BYTES} bytes, "
+                                           "more than a Kafka record may hold; shorten the ERP row's large fields"))
+            commands = [c for c, value in encoded if len(value) <= MAX_COMMAND_BYTES]
+            encoded = [(c, value) for c, value in encoded if len(value) <= MAX_COMMAND_BYTES]
         letters.extend(processor.take_dead_letters())
         if commands:
-            await deliver(kafka.commands_topic, [(c.slot.encode(), encode(c)) for c in commands])
+            await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in encoded])
             write_emitted(processor.emitted_writes(commands))
         if letters:
             await dead_letter(letters)

@@ -252,6 +252,17 @@ class Processor:
             roots.add(parse_root_key(marked.root))
         return roots, writes, unknown
 
+    def refuse(self, commands: Sequence[CasaviCommand], error_code: str, reason: str) -> list[EmittedWrite]:
+        """Commands the worker cannot send (e.g. larger than a Kafka record may be): dead
+        letters, and treated like a refusal by casavi — forgotten as emitted, so the root's
+        next change (or a redrive) sends them again. Returns the emitted writes to persist."""
+        now = int(time.time() * 1000)
+        outcome = self.apply_receipts([Receipt.of(c, self.system, "failed", now, error_code) for c in commands])
+        self._letters.extend(DeadLetter(stage="project", reason=reason, error_code=error_code, topic="",
+                                        partition=-1, offset=-1, entity=c.entity, reference_id=c.reference_id,
+                                        key=c.root, at_ms=now) for c in commands)
+        return outcome.emitted_writes
+
     def emitted_writes(self, commands: Sequence[CasaviCommand]) -> list[EmittedWrite]:
         """The persisted last-emitted entries to write for delivered commands."""
         writes: list[EmittedWrite] = []

@@ -121,3 +121,17 @@ def test_receipt_codec_round_trip() -> None:
     r = receipt(c, "failed", "MISSING_REFERENCE")
     assert decode_receipt(r.encode()) == r
     assert "Muster" not in r.encode().decode()
+
+
+def test_a_command_too_large_to_send_is_a_dead_letter_and_is_sent_once_the_row_is_fixed() -> None:
+    p = Processor(SyncSettings(today=TODAY))
+    rows = company(p)
+    contact = by_slot(p.project({PersonRoot(30)}))["contact:P30"]
+    writes = p.refuse([contact], "TOO_LARGE", "the command exceeds 900000 bytes")
+    assert [slot for slot, _ in writes] == ["contact:P30"] and writes[0][1]["content_hash"].startswith(FAILED)
+    (letter,) = p.take_dead_letters()
+    assert (letter.stage, letter.error_code, letter.entity, letter.reference_id) == (
+        "project", "TOO_LARGE", "contact", "P30")
+    changed = {**rows["person"], "phone": "+49 30 1"}
+    step = p.fold([change("person", changed, op="u", before=rows["person"])])
+    assert set(by_slot(p.project(step.roots))) == {"contact:P30"}
