@@ -1,22 +1,23 @@
-"""``bridge replay``: reset the committed offsets of the worker's and the sink's consumer
-groups so they read their input again from the beginning, from a point in time, or from
+"""``bridge replay``: move the committed offsets of the worker's and the sink's consumer
+groups so they read their input again: from the beginning, from a point in time, or from
 offsets given in a file.
 
-The worker's group (``BRIDGE_KAFKA__WORKER_APP_ID``) reads the CDC topics, the control topic
-and the receipts topic; the sink's group (``BRIDGE_KAFKA__SINK_GROUP_ID``) reads the commands
-topic. Faust's table changelog topics are never touched: the worker rebuilds its state from
-them. A group is only reset while nothing consumes with it: Kafka lists no active member and
-the status file of the process (``<state>/worker-status.json``, ``<state>/sink-status.json``)
-names no living pid.
+The worker's group (``BRIDGE_KAFKA__WORKER_APP_ID``) is moved on the CDC topics it subscribes
+(``streams.worker.topics.cdc_topics``) and on the receipts topic; the sink's group
+(``BRIDGE_KAFKA__SINK_GROUP_ID``) on the commands topic. The control topic is not moved back:
+its old ``resync`` and ``redrive`` records would run again and send casavi everything. Faust's
+table changelog topics are not moved either: the worker rebuilds its state from them.
 
-The output names groups, topics, partitions and offsets only.
+A group is only moved while nothing consumes with it: Kafka lists no active member, and the
+status file of its process (``<state>/worker-status.json``, ``<state>/sink-status.json``) names
+no living pid. The output names groups, topics, partitions and offsets only.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,17 +30,17 @@ from kafka.structs import OffsetAndMetadata
 
 from streams.mapping import MappingError
 from streams.settings import BridgeSettings
-from streams.stack.status import bridge_processes
+from streams.stack.status import BRIDGE_STATUS_FILES, bridge_processes
 from streams.worker.topics import cdc_topics
 
-log = logging.getLogger(__name__)
-
-TargetName = Literal["worker", "sink"]
-TARGETS: dict[str, tuple[TargetName, ...]] = {"worker": ("worker",), "sink": ("sink",), "both": ("worker", "sink")}
+Target = Literal["worker", "sink"]
+TARGETS: dict[str, tuple[Target, ...]] = {"worker": ("worker",), "sink": ("sink",), "both": ("worker", "sink")}
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class ReplayError(ValueError):
@@ -47,39 +48,8 @@ class ReplayError(ValueError):
 
 
 @dataclass(frozen=True)
-class Target:
-    """One consumer group and the topics it reads."""
-
-    name: TargetName
-    group: str
-    topics: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FromBeginning:
-    """Every partition from its first record still held."""
-
-
-@dataclass(frozen=True)
-class ToTimestamp:
-    """Every partition from its first record at or after ``ms`` (epoch milliseconds)."""
-
-    ms: int
-
-
-@dataclass(frozen=True)
-class ToOffsets:
-    """The partitions named, to the offsets given; other partitions keep their offsets."""
-
-    offsets: Mapping[Any, int]
-
-
-Mode = FromBeginning | ToTimestamp | ToOffsets
-
-
-@dataclass(frozen=True)
 class Change:
-    """One row of the output: a partition's committed offset and the one it is reset to."""
+    """One row of the output: a partition's committed offset and the one it moves to."""
 
     group: str
     topic: str
@@ -88,121 +58,106 @@ class Change:
     new: int
 
 
-def targets(settings: BridgeSettings, which: str) -> list[Target]:
-    """The groups ``which`` (worker, sink or both) names, with the topics they read: the worker
-    subscribes to the CDC topics (``cdc_topics``, as ``streams.worker.app`` does), the control
-    topic and the receipts topic."""
+def groups(settings: BridgeSettings, targets: Iterable[Target]) -> dict[Target, tuple[str, list[str]]]:
+    """``{target: (consumer group, topics it is moved on)}`` of the targets named."""
     kafka = settings.kafka
-    inputs: dict[TargetName, Target] = {
-        "worker": Target("worker", kafka.worker_app_id,
-                         (*cdc_topics(kafka, settings.source), kafka.ticks_topic, kafka.receipts_topic)),
-        "sink": Target("sink", kafka.sink_group_id, (kafka.commands_topic,)),
+    inputs: dict[Target, tuple[str, list[str]]] = {
+        "worker": (kafka.worker_app_id, [*cdc_topics(kafka, settings.source), kafka.receipts_topic]),
+        "sink": (kafka.sink_group_id, [kafka.commands_topic]),
     }
-    return [inputs[name] for name in TARGETS[which]]
+    return {t: inputs[t] for t in targets}
 
 
-def parse_datetime(text: str) -> int:
-    """Epoch milliseconds of an ISO 8601 time; without a UTC offset it is local time."""
+def parse_time(text: str) -> int:
+    """Epoch milliseconds of an ISO-8601 time; a time without a UTC offset is UTC."""
     try:
         at = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ReplayError(f"--to-datetime: {text!r} is not an ISO 8601 time (e.g. 2025-03-01T06:00:00+01:00)") from None
+        raise ReplayError(f"--to-datetime: {text!r} is not an ISO-8601 time "
+                          "(for example 2026-11-20T06:00:00+01:00)") from None
     if at.tzinfo is None:
-        at = at.astimezone()
-    ms = (at - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
+        at = at.replace(tzinfo=timezone.utc)
+    ms = (at - EPOCH) // timedelta(milliseconds=1)
     if ms < 0:
         raise ReplayError(f"--to-datetime: {text!r} lies before 1970")
     return ms
 
 
-def _partition_offsets(where: str, value: object) -> dict[int, int]:
+def _partition_offsets(topic: str, value: object) -> dict[Any, int]:
     if not isinstance(value, dict) or not value:
-        raise ReplayError(f"{where}: expected an object {{\"partition\": offset, ...}}")
-    result: dict[int, int] = {}
+        raise ReplayError(f"offsets file: {topic}: expected an object {{partition: offset}}")
+    result: dict[Any, int] = {}
     for key, offset in value.items():
         if not (isinstance(key, str) and key.isascii() and key.isdigit()):
-            raise ReplayError(f"{where}: partition {key!r} is not a partition number")
+            raise ReplayError(f"offsets file: {topic}: {key!r} is not a partition number")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ReplayError(f"{where}[{key}]: offset {offset!r} is not a non-negative integer")
-        result[int(key)] = offset
+            raise ReplayError(f"offsets file: {topic}[{key}]: offset {offset!r} is not a non-negative integer")
+        result[TopicPartition(topic, int(key))] = offset
     return result
 
 
 def _topic_offsets(where: str, value: object) -> dict[Any, int]:
     if not isinstance(value, dict) or not value:
-        raise ReplayError(f"{where}: expected an object {{\"topic\": {{\"partition\": offset}}, ...}}")
-    return {TopicPartition(topic, partition): offset
-            for topic, partitions in value.items()
-            for partition, offset in _partition_offsets(f"{where}{topic}" if not where else f"{where}.{topic}",
-                                                        partitions).items()}
+        raise ReplayError(f"offsets file: {where}: expected an object {{topic: {{partition: offset}}}}")
+    result: dict[Any, int] = {}
+    for topic, partitions in value.items():
+        result.update(_partition_offsets(topic, partitions))
+    return result
 
 
-def parse_offsets_file(text: str, groups: Collection[str]) -> dict[str | None, dict[Any, int]]:
-    """The offsets of a ``--to-offsets`` file: ``{group: {topic: {partition: offset}}}`` keyed by
-    group, or ``{topic: {partition: offset}}`` under the key None (for every group replayed that
-    reads the topic). Top-level keys that are all names of ``groups`` make the first form."""
+def read_offsets_file(text: str, ids: Mapping[Target, str]) -> tuple[dict[Target, dict[Any, int]], bool]:
+    """The offsets of a ``--to-offsets`` file per target, and whether the file names groups.
+
+    ``{group: {topic: {partition: offset}}}`` gives each group (``ids``: target -> group) its
+    own offsets; ``{topic: {partition: offset}}`` gives every target the same ones."""
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise ReplayError(f"offsets file: not JSON ({exc})") from None
     if not isinstance(data, dict) or not data:
-        raise ReplayError("offsets file: expected a non-empty JSON object")
-    named = [key for key in data if key in groups]
+        raise ReplayError("offsets file: expected a JSON object, {group: {topic: {partition: offset}}} "
+                          "or {topic: {partition: offset}}")
+    target_of = {group: target for target, group in ids.items()}
+    named = [key for key in data if key in target_of]
     if not named:
-        return {None: _topic_offsets("", data)}
+        shared = _topic_offsets("file", data)
+        return {t: dict(shared) for t in ids}, False
     if len(named) != len(data):
-        others = sorted(key for key in data if key not in groups)
-        raise ReplayError(f"offsets file: mixes consumer groups ({', '.join(sorted(named))}) with other keys "
-                          f"({', '.join(others)}); use either {{group: {{topic: ...}}}} or {{topic: ...}}")
-    return {group: _topic_offsets(group, value) for group, value in data.items()}
+        others = ", ".join(sorted(key for key in data if key not in target_of))
+        raise ReplayError(f"offsets file: names consumer groups ({', '.join(named)}) beside other keys ({others}); "
+                          "either every key is a group or every key is a topic")
+    by_target: dict[Target, dict[Any, int]] = {t: {} for t in ids}
+    for group, value in data.items():
+        by_target[target_of[group]] = _topic_offsets(group, value)
+    return by_target, True
 
 
-def requested_offsets(parsed: Mapping[str | None, Mapping[Any, int]],
-                      replayed: Sequence[Target]) -> dict[str, dict[Any, int]]:
-    """The offsets of the file per replayed group. Every topic named must be read by its group
-    (or, without groups in the file, by one of the groups replayed); groups in the file that
-    are not replayed are left out."""
-    result: dict[str, dict[Any, int]] = {t.group: {} for t in replayed}
-    for group, offsets in parsed.items():
-        chosen = [t for t in replayed if group is None or t.group == group]
-        if not chosen:
-            continue
-        for tp, offset in offsets.items():
-            readers = [t for t in chosen if tp.topic in t.topics]
-            if not readers:
-                who = f"group {group}" if group is not None else "the groups replayed (" + ", ".join(
-                    t.group for t in replayed) + ")"
-                raise ReplayError(f"offsets file: topic {tp.topic} is not read by {who}")
-            for t in readers:
-                result[t.group][tp] = offset
-    return result
+def parse_offsets_file(text: str, ids: Mapping[Target, str]) -> dict[Target, dict[Any, int]]:
+    """``read_offsets_file`` without the form."""
+    return read_offsets_file(text, ids)[0]
 
 
-def target_offsets(partitions: Iterable[Any], beginning: Mapping[Any, int], end: Mapping[Any, int], mode: Mode,
-                   found: Mapping[Any, int | None] | None = None) -> dict[Any, int]:
-    """The offset each partition is reset to.
+def target_offsets(partitions: Iterable[Any], begin: Mapping[Any, int], end: Mapping[Any, int],
+                   times: Mapping[Any, int | None] | None = None,
+                   explicit: Mapping[Any, int] | None = None) -> dict[Any, int]:
+    """Where each partition goes.
 
-    ``partitions`` are the existing partitions of the group's topics, ``beginning`` and ``end``
-    their first and next offsets, ``found`` the first offset at or after the time of a
-    ``ToTimestamp`` (None where no record is that new: the partition goes to its end).
-    ``ToOffsets`` changes only the partitions it names, each within what the partition holds."""
+    Without ``times`` and ``explicit``: to its first record still held (``begin``). ``times``
+    (the first offset at or after a time, per partition): to that offset, or to the end where
+    no record is that new. ``explicit``: only the partitions named, each to its offset kept
+    within what the partition holds (``begin`` to ``end``)."""
     tps = list(partitions)
-    if isinstance(mode, FromBeginning):
-        return {tp: beginning[tp] for tp in tps}
-    if isinstance(mode, ToTimestamp):
-        at = found or {}
-        return {tp: offset if (offset := at.get(tp)) is not None else end[tp] for tp in tps}
-    known = set(tps)
-    result: dict[Any, int] = {}
-    for tp, offset in sorted(mode.offsets.items()):
-        if tp not in known:
-            raise ReplayError(f"offsets file: topic {tp.topic} has no partition {tp.partition}")
-        first, after = beginning[tp], end[tp]
-        if not first <= offset <= after:
-            raise ReplayError(f"offsets file: offset {offset} of {tp.topic}[{tp.partition}] lies outside the "
-                              f"records the partition holds ({first} to {after})")
-        result[tp] = offset
-    return result
+    if explicit is not None:
+        known = set(tps)
+        result: dict[Any, int] = {}
+        for tp, offset in explicit.items():
+            if tp not in known:
+                raise ReplayError(f"offsets file: topic {tp[0]} has no partition {tp[1]}")
+            result[tp] = min(max(offset, begin[tp]), end[tp])
+        return result
+    if times is not None:
+        return {tp: hit if (hit := times.get(tp)) is not None else end[tp] for tp in tps}
+    return {tp: begin[tp] for tp in tps}
 
 
 def format_table(changes: Sequence[Change]) -> str:
@@ -216,82 +171,68 @@ def format_table(changes: Sequence[Change]) -> str:
         for r in [header, *rows])
 
 
-def running_processes(replayed: Sequence[Target], state_dir: Path) -> list[str]:
-    """Replayed processes whose status file names a living pid."""
+def _note(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def running(chosen: Mapping[Target, tuple[str, list[str]]], state_dir: Path, admin: Any) -> list[str]:
+    """Why the chosen groups cannot be moved now: a living pid in a status file, active
+    members in Kafka."""
+    found = []
     status = bridge_processes(state_dir)
-    return [f"the {t.name} (pid {info.get('pid')}, {state_dir / ('%s-status.json' % t.name)})"
-            for t in replayed if (info := status.get(t.name)) and info.get("running")]
-
-
-def _active_members(admin: Any, replayed: Sequence[Target]) -> list[str]:
-    described: dict[str, dict[str, Any]] = admin.describe_groups([t.group for t in replayed])
-    blocked = []
-    for t in replayed:
-        members = (described.get(t.group) or {}).get("members") or []
+    for target in chosen:
+        info = status.get(target)
+        if info and info.get("running"):
+            found.append(f"the {target} is running (pid {info.get('pid')}, "
+                         f"{state_dir / BRIDGE_STATUS_FILES[target]})")
+    described: dict[str, dict[str, Any]] = admin.describe_groups([group for group, _ in chosen.values()])
+    for target, (group, _) in chosen.items():
+        members = (described.get(group) or {}).get("members") or []
         if members:
-            blocked.append(f"consumer group {t.group} ({len(members)} active member{'s' if len(members) > 1 else ''})")
-    return blocked
+            found.append(f"the {target} is running (consumer group {group} has {len(members)} active "
+                         f"member{'s' if len(members) != 1 else ''})")
+    return found
 
 
-def _mode(args: Any, replayed: Sequence[Target]) -> tuple[Mode | None, dict[str, dict[Any, int]], str]:
-    """The mode (None: per group from the file), the file's offsets per group, and a description."""
-    if args.from_beginning:
-        return FromBeginning(), {}, "from the beginning"
-    if args.to_datetime is not None:
-        ms = parse_datetime(args.to_datetime)
-        utc = datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
-        return ToTimestamp(ms), {}, f"from {utc} ({ms} ms)"
-    path = Path(args.to_offsets)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ReplayError(f"offsets file {path}: {exc.strerror or exc}") from None
-    parsed = parse_offsets_file(text, [t.group for t in replayed] + [g for g in _all_groups(args) if g])
-    skipped = sorted(g for g in parsed if g is not None and g not in {t.group for t in replayed})
-    for group in skipped:
-        print(f"note: offsets file names group {group}, which is not replayed (--target); left as it is")
-    return None, requested_offsets(parsed, replayed), f"to the offsets in {path}"
-
-
-def _all_groups(args: Any) -> list[str]:
-    groups: list[str] = getattr(args, "known_groups", [])
-    return groups
-
-
-def plan(consumer: Any, admin: Any, target: Target, mode: Mode) -> list[Change]:
+def plan(consumer: Any, admin: Any, group: str, topics: Sequence[str], times_ms: int | None,
+         explicit: Mapping[Any, int] | None) -> list[Change]:
     """The changes for one group as the cluster holds it now; topics that do not exist are
     skipped with a note."""
-    tps = []
-    for topic in target.topics:
+    tps: list[Any] = []
+    for topic in topics:
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
         if not partitions:
-            print(f"note: topic {topic} does not exist; skipped for group {target.group}")
+            _note(f"note: topic {topic} does not exist; skipped for group {group}")
             continue
         tps.extend(TopicPartition(topic, p) for p in partitions)
-    if isinstance(mode, ToOffsets):
+    if explicit is not None:
         existing = {tp.topic for tp in tps}
-        mode = ToOffsets({tp: o for tp, o in mode.offsets.items() if tp.topic in existing})
-    if not tps:
+        explicit = {tp: o for tp, o in explicit.items() if tp.topic in existing}
+    if not tps or explicit == {}:
         return []
-    beginning = consumer.beginning_offsets(tps)
+    begin = consumer.beginning_offsets(tps)
     end = consumer.end_offsets(tps)
-    found: dict[Any, int | None] = {}
-    if isinstance(mode, ToTimestamp):
-        at = consumer.offsets_for_times({tp: mode.ms for tp in tps})
-        found = {tp: (hit.offset if hit is not None else None) for tp, hit in at.items()}
-    new = target_offsets(tps, beginning, end, mode, found)
-    committed = admin.list_group_offsets({target.group: list(new)}).get(target.group, {}) if new else {}
+    times: dict[Any, int | None] | None = None
+    if times_ms is not None:
+        found = consumer.offsets_for_times({tp: times_ms for tp in tps})
+        times = {tp: (hit.offset if hit is not None else None) for tp, hit in found.items()}
+    new = target_offsets(tps, begin, end, times, explicit)
+    for tp, asked in (explicit or {}).items():
+        if new[tp] != asked:
+            _note(f"note: {tp.topic}[{tp.partition}] holds offsets {begin[tp]} to {end[tp]}; "
+                  f"{asked} becomes {new[tp]}")
+    committed = admin.list_group_offsets({group: list(new)}).get(group, {})
     changes = []
     for tp, offset in sorted(new.items()):
         held = committed.get(tp)
         current = held.offset if held is not None and held.offset >= 0 else None
-        changes.append(Change(target.group, tp.topic, tp.partition, current, offset))
+        changes.append(Change(group, tp.topic, tp.partition, current, offset))
     return changes
 
 
 def commit(admin: Any, changes: Sequence[Change]) -> list[str]:
     """Commit the new offsets, one request per group; the partitions Kafka refused."""
-    failed = []
+    failed: list[str] = []
     for group in dict.fromkeys(c.group for c in changes):
         offsets = {TopicPartition(c.topic, c.partition): OffsetAndMetadata(c.new, "", -1)
                    for c in changes if c.group == group}
@@ -301,61 +242,88 @@ def commit(admin: Any, changes: Sequence[Change]) -> list[str]:
     return failed
 
 
+def _explicit(path: Path, settings: BridgeSettings,
+              chosen: Mapping[Target, tuple[str, list[str]]]) -> dict[Target, dict[Any, int]]:
+    """The offsets file's offsets per chosen target, each on topics its group is moved on."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ReplayError(f"offsets file {path}: {exc.strerror or exc}") from None
+    ids: dict[Target, str] = {"worker": settings.kafka.worker_app_id, "sink": settings.kafka.sink_group_id}
+    by_target, by_group = read_offsets_file(text, ids)
+    for target, offsets in by_target.items():
+        if by_group and offsets and target not in chosen:
+            _note(f"note: the offsets file names group {ids[target]}, which --target leaves as it is")
+    result = {t: {tp: o for tp, o in by_target[t].items() if tp.topic in topics} for t, (_, topics) in chosen.items()}
+    for target, (group, topics) in chosen.items():
+        unread = sorted({tp.topic for tp in by_target[target]} - set(topics))
+        if by_group and unread:
+            raise ReplayError(f"offsets file: group {group} is not moved on {', '.join(unread)} "
+                              f"(it is moved on {', '.join(topics)})")
+    if not by_group:
+        moved = {topic for _, topics in chosen.values() for topic in topics}
+        unread = sorted({tp.topic for offsets in by_target.values() for tp in offsets} - moved)
+        if unread:
+            raise ReplayError(f"offsets file: no group replayed is moved on {', '.join(unread)}")
+    return result
+
+
 def run(args: Any, settings: BridgeSettings) -> int:
     kafka = settings.kafka
+    times_ms: int | None = None
     try:
-        replayed = targets(settings, args.target)
-    except MappingError as exc:
-        print(f"replay refused: {exc}")
+        chosen = groups(settings, TARGETS[args.target])
+        if args.to_datetime is not None:
+            times_ms = parse_time(args.to_datetime)
+        explicit = _explicit(Path(args.to_offsets), settings, chosen) if args.to_offsets else None
+    except (ReplayError, MappingError) as exc:
+        _note(f"replay refused: {exc}")
         return EXIT_REFUSED
-    args.known_groups = [kafka.worker_app_id, kafka.sink_group_id]
-    try:
-        mode, from_file, described = _mode(args, replayed)
-    except ReplayError as exc:
-        print(f"replay refused: {exc}")
-        return EXIT_REFUSED
+    if times_ms is not None:
+        at = datetime.fromtimestamp(times_ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+        described = f"from {at}"
+    else:
+        described = f"to the offsets in {args.to_offsets}" if explicit is not None else "from the beginning"
 
-    running = running_processes(replayed, settings.stack.state_dir)
     servers = kafka.bootstrap_servers.split(",")
     try:
         admin = KafkaAdminClient(bootstrap_servers=servers, client_id="casavi-bridge-replay")
     except KafkaError as exc:
-        print(f"replay failed: Kafka at {kafka.bootstrap_servers} is not reachable ({type(exc).__name__})")
+        _note(f"replay failed: Kafka at {kafka.bootstrap_servers} is not reachable ({type(exc).__name__})")
         return EXIT_FAILED
     consumer = None
     try:
-        blockers = running + _active_members(admin, replayed)
+        blockers = running(chosen, settings.stack.state_dir, admin)
         if blockers and not args.dry_run:
-            print("replay refused: still consuming: " + "; ".join(blockers) + ". Stop the worker and the sink "
-                  "first (a status file whose pid belongs to another process can be deleted).")
+            _note("replay refused: " + "; ".join(blockers) + ". Stop it first; a status file whose pid "
+                  "belongs to another process can be deleted.")
             return EXIT_REFUSED
         consumer = KafkaConsumer(bootstrap_servers=servers, client_id="casavi-bridge-replay",
                                  enable_auto_commit=False)
         changes: list[Change] = []
-        for target in replayed:
-            changes.extend(plan(consumer, admin, target, mode or ToOffsets(from_file[target.group])))
-        print(f"replay {described} ({', '.join(t.group for t in replayed)}"
-              f"{', dry run' if args.dry_run else ''}):")
-        print(format_table(changes) if changes else "no partitions to reset")
+        for target, (group, topics) in chosen.items():
+            changes.extend(plan(consumer, admin, group, topics, times_ms,
+                                explicit[target] if explicit is not None else None))
+        print(f"replay {described}{' (dry run)' if args.dry_run else ''}:")
+        print(format_table(changes) if changes else "no partitions to move")
         if args.dry_run:
             if blockers:
-                print("note: a replay would be refused now: still consuming: " + "; ".join(blockers))
+                _note("note: a replay would be refused now: " + "; ".join(blockers))
             print("dry run: nothing changed")
             return EXIT_OK
         failed = commit(admin, changes)
     except ReplayError as exc:
-        print(f"replay refused: {exc}")
+        _note(f"replay refused: {exc}")
         return EXIT_REFUSED
     except KafkaError as exc:
-        print(f"replay failed: {type(exc).__name__}: {exc}")
+        _note(f"replay failed: {type(exc).__name__}: {exc}")
         return EXIT_FAILED
     finally:
         if consumer is not None:
             consumer.close()
         admin.close()
     if failed:
-        print("replay incomplete: Kafka refused " + "; ".join(failed))
+        _note("replay incomplete: Kafka refused " + "; ".join(failed))
         return EXIT_FAILED
-    print(f"committed {len(changes)} offsets; start the "
-          + " and the ".join(t.name for t in replayed) + " to read again")
+    print(f"moved {len(changes)} partition offsets; start the {' and the '.join(chosen)} to read again")
     return EXIT_OK
