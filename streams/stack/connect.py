@@ -140,10 +140,22 @@ def register(stack: StackSettings, name: str, config: dict[str, str]) -> bool:
     return True
 
 
+def restart_failed(stack: StackSettings, name: str) -> None:
+    """Restart the connector and those of its tasks that FAILED (Kafka Connect's REST API)."""
+    response = httpx.post(f"{url(stack)}/connectors/{name}/restart", params={"includeTasks": "true",
+                                                                          "onlyFailed": "true"}, timeout=60.0)
+    if response.status_code >= 400:
+        raise StackError(f"connect: restarting connector {name} failed ({response.status_code}): {response.text[:500]}")
+
+
 def wait_running(
-    stack: StackSettings, name: str, timeout_s: float, still_alive: Callable[[], str | None] | None = None
+    stack: StackSettings, name: str, timeout_s: float, still_alive: Callable[[], str | None] | None = None,
+    restarts: int = 2,
 ) -> None:
-    """Wait until the connector and all its tasks are RUNNING; a FAILED one fails at once with its trace."""
+    """Wait until the connector and all its tasks are RUNNING. A FAILED one (e.g. its database
+    was down when the task started) is restarted up to ``restarts`` times; then it fails with
+    its trace."""
+    left = [restarts]
 
     def check() -> bool | None:
         try:
@@ -153,6 +165,11 @@ def wait_running(
         states = [status.get("connector", {})] + list(status.get("tasks", []))
         for part in states:
             if part.get("state") == "FAILED":
+                if left[0] > 0:
+                    left[0] -= 1
+                    log.warning("connect: connector %s FAILED; restarting it (%d restarts left)", name, left[0])
+                    restart_failed(stack, name)
+                    return None
                 trace = str(part.get("trace", ""))[:3000]
                 raise StackError(f"connect: connector {name} FAILED:\n{trace}")
         tasks = status.get("tasks", [])
