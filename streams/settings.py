@@ -58,6 +58,11 @@ class KafkaSettings(BaseModel):
     receipts_topic: str = Field(
         default="casavi.receipts", description="what casavi applied or refused, per casavi slot (compacted)"
     )
+    max_command_bytes: int = Field(
+        default=8_000_000, gt=0,
+        description="largest command the worker sends; a larger one (an ERP row with huge fields) is dead-lettered "
+                    "as TOO_LARGE. Below casavi's 10 MB request limit and the commands topic's max.message.bytes",
+    )
     worker_app_id: str = "casavi-bridge"
     sink_group_id: str = "casavi-bridge-sink"
     store: str = Field(

@@ -18,6 +18,7 @@ from streams.stack.jvm import java_command, write_properties
 from streams.stack.kafka import bootstrap_servers
 from streams.stack.paths import StackPaths
 from streams.stack.waiting import wait_for
+from streams.worker.topics import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ def worker_properties(stack: StackSettings, paths: StackPaths) -> dict[str, str]
         "rest.advertised.host.name": stack.host,
         "rest.advertised.port": str(stack.connect_port),
         "topic.creation.enable": "true",
+        "producer.max.request.size": str(MAX_RECORD_BYTES),  # Debezium's records of large rows
+        "consumer.max.partition.fetch.bytes": str(MAX_RECORD_BYTES),
         "config.providers": "env",
         "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
     }

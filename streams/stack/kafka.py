@@ -13,6 +13,7 @@ from streams.stack import processes
 from streams.stack.errors import StackError
 from streams.stack.jvm import java_command, write_properties
 from streams.stack.paths import StackPaths
+from streams.worker.topics import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ def server_properties(stack: StackSettings, paths: StackPaths) -> dict[str, str]
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
         "log.retention.hours": "168",
+        "message.max.bytes": str(MAX_RECORD_BYTES),
+        "replica.fetch.max.bytes": str(MAX_RECORD_BYTES),
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
 

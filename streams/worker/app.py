@@ -40,16 +40,13 @@ from streams.worker.processor import Processor
 from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.status import WorkerStatus
 from streams.mapping.topics import mapping_of
-from streams.worker.topics import cdc_topics
+from streams.worker.topics import MAX_RECORD_BYTES, cdc_topics
 
 log = logging.getLogger(__name__)
 
 RETRY = Backoff(base_s=0.5, cap_s=30.0, max_retries=8, exhausted_s=30.0)
 _rng = random.Random()
 
-# Kafka's default max.message.bytes is 1 MiB (record batch, key and headers included): a
-# command above this never fits and goes to the DLQ instead of blocking the stream.
-MAX_COMMAND_BYTES = 900_000
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
@@ -77,7 +74,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         key_serializer="raw",
         value_serializer="raw",
         # Debezium JSON events with schemas are ~5 KB: fetch big chunks per partition
-        consumer_max_fetch_size=16 * 1024 * 1024,
+        consumer_max_fetch_size=MAX_RECORD_BYTES,
+        producer_max_request_size=MAX_RECORD_BYTES,
         stream_buffer_maxsize=batch_size * 4,
     )
     table_of_topic = cdc_topics(kafka, settings.source)
@@ -203,12 +201,13 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         else:
             commands = processor.project(roots, step.newest_source_ts_ms)
         encoded = [(c, encode(c)) for c in commands]
-        too_large = [c for c, value in encoded if len(value) > MAX_COMMAND_BYTES]
-        if too_large:
-            write_emitted(processor.refuse(too_large, "TOO_LARGE", f"the command exceeds {MAX_COMMAND_BYTES} bytes, "
-                                           "more than a Kafka record may hold; shorten the ERP row's large fields"))
-            commands = [c for c, value in encoded if len(value) <= MAX_COMMAND_BYTES]
-            encoded = [(c, value) for c, value in encoded if len(value) <= MAX_COMMAND_BYTES]
+        limit = kafka.max_command_bytes
+        too_large = [c for c, value in encoded if len(value) > limit]
+        if too_large:  # never fits casavi's request limit: a dead letter instead of a blocked stream
+            write_emitted(processor.refuse(too_large, "TOO_LARGE", f"the command exceeds {limit} bytes "
+                                           "(BRIDGE_KAFKA__MAX_COMMAND_BYTES); shorten the ERP row's large fields"))
+            encoded = [(c, value) for c, value in encoded if len(value) <= limit]
+            commands = [c for c, _ in encoded]
         letters.extend(processor.take_dead_letters())
         if commands:
             await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in encoded])

@@ -23,6 +23,10 @@ def cdc_topics(kafka: KafkaSettings, source: SourceSettings | None = None) -> di
 
 
 DAY_MS = 24 * 3600 * 1000
+# The largest record the bridge's topics take (Kafka's default is 1 MiB): a CDC event carries
+# a row twice (before and after) with its schema, so an ERP row with a large text or document
+# needs room; Debezium's producer, the Connect worker and the broker are configured to match.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 # How long each kind of topic keeps its records. Nothing the bridge needs to replay or heal
 # may expire: the CDC topics keep the latest change per row (key = primary key; a delete's
@@ -30,7 +34,7 @@ DAY_MS = 24 * 3600 * 1000
 # casavi slot, receipts the latest outcome per slot. Dead letters and control records are
 # history: kept long enough for an operator to look back after a holiday.
 COMPACTED: dict[str, str] = {"cleanup.policy": "compact", "delete.retention.ms": str(7 * DAY_MS),
-                             "min.compaction.lag.ms": str(DAY_MS)}
+                             "min.compaction.lag.ms": str(DAY_MS), "max.message.bytes": str(MAX_RECORD_BYTES)}
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "cdc": COMPACTED,
     "commands": COMPACTED,

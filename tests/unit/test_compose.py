@@ -126,3 +126,21 @@ def test_bridge_services_use_the_image(compose: dict[str, Any]) -> None:
     for name in ("worker", "sink", "sim"):
         assert services[name]["build"]["dockerfile"] == "Dockerfile"
     assert (REPO / "Dockerfile").exists()
+
+
+def test_large_records_fit_everywhere(compose: dict[str, Any]) -> None:
+    """A CDC event of a row with large content (up to MAX_RECORD_BYTES) passes the broker and
+    Debezium's producer in compose as on the local stack; a connector never dies of it."""
+    from streams.stack.connect import worker_properties
+    from streams.stack.kafka import server_properties
+    from streams.stack.paths import StackPaths
+    from streams.settings import StackSettings
+    from streams.worker.topics import MAX_RECORD_BYTES, TOPIC_CONFIGS
+
+    size = str(MAX_RECORD_BYTES)
+    assert _env(compose["services"]["kafka"])["KAFKA_MESSAGE_MAX_BYTES"] == size
+    assert _env(compose["services"]["connect"])["CONNECT_PRODUCER_MAX_REQUEST_SIZE"] == size
+    paths = StackPaths(cache_dir=Path("/tmp/c"), state_dir=Path("/tmp/s"))
+    assert server_properties(StackSettings(), paths)["message.max.bytes"] == size
+    assert worker_properties(StackSettings(), paths)["producer.max.request.size"] == size
+    assert TOPIC_CONFIGS["cdc"]["max.message.bytes"] == size
