@@ -386,17 +386,19 @@ def case_poison(chain: Chain, dataset: Dataset, result: CaseResult) -> None:
     producer.send(topics["unit"], key=b"schema", value=json.dumps(bad_type).encode())
     producer.flush()
     producer.close()
-    person = next(p for p in dataset.tables["person"] if p["person_type_code"] == "TENANT" and p["email"])
-    pid = person["person_id"]
+    in_casavi = {ref for ref, doc in chain.sim("GET", "/_sim/state")["contacts"].items() if not doc.get("archived")}
+    synced = [p for p in dataset.tables["person"] if p["person_no"] in in_casavi and p["email"]]
+    pid = synced[0]["person_id"]
+    other = synced[1]["person_id"]
     chain.sql("UPDATE erp.person SET email = 'kein-at-zeichen' WHERE person_id = %s", pid)
-    chain.sql("UPDATE erp.person SET street = %s WHERE person_id = %s", "Langer Weg " + "x" * OVERSIZE, pid + 1)
+    chain.sql("UPDATE erp.person SET street = %s WHERE person_id = %s", "Langer Weg " + "x" * OVERSIZE, other)
     chain.wait_dead_letter(lambda d: d.get("stage") == "decode" and d.get("key") in (None, "poison")
                            and d.get("table") == "person", "the malformed event")
     chain.wait_dead_letter(lambda d: d.get("stage") == "decode" and d.get("table") == "unit", "the schema break")
     chain.wait_dead_letter(lambda d: d.get("error_code") == "INVALID_FIELD", "the rejected e-mail")
     chain.wait_dead_letter(lambda d: d.get("error_code") == "TOO_LARGE", "the oversize command")
     chain.sql("UPDATE erp.person SET email = %s WHERE person_id = %s", f"fixed{pid}@example.org", pid)
-    chain.sql("UPDATE erp.person SET street = 'Kurzer Weg 1' WHERE person_id = %s", pid + 1)
+    chain.sql("UPDATE erp.person SET street = 'Kurzer Weg 1' WHERE person_id = %s", other)
     letters = chain.dead_letters()
     result.details["dead_letters"] = sorted({f"{d.get('stage')}:{d.get('error_code') or 'decode'}" for d in letters})
     chain.converge(result)
@@ -454,6 +456,22 @@ def case_api_text(chain: Chain, dataset: Dataset, result: CaseResult) -> None:
     if with_access or no_result:
         raise CaseFailed(f"{len(with_access)} persons kept portal access, {len(no_result)} NO_RESULT letters")
     chain.converge(result, accept=allowed)
+    # What casavi kept are contracts of archived contacts, which its API no longer lists
+    # (changelog 1.5.1), so no reconcile sees them: the portal does not show them either.
+    # Removed here directly, so the next cases start from a casavi equal to the projection.
+    kept = chain.comparison().extra
+    result.details["kept_by_casavi"] = kept
+    state = chain.sim("GET", "/_sim/state")
+    body: dict[str, list[dict[str, Any]]] = {"properties": []}
+    for slot in kept:
+        entity, ref = slot.split(":", 1)
+        if entity == "contract":
+            unit_id = state["contracts"][ref]["unitId"]
+            body["properties"].append({"id": state["units"][unit_id]["propertyId"], "units": [
+                {"id": unit_id, "contracts": [{"id": ref, "delete": True}]}]})
+    token = chain.sim("POST", "/authenticate", json={"key": "demo-key", "secret": "demo-secret"})["token"]
+    chain.sim("POST", "/import", json=body, headers={"token": token})
+    chain.converge(result)
 
 
 def case_rekey(chain: Chain, dataset: Dataset, result: CaseResult) -> None:

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
-from pydantic import ValidationError
 
 from streams.commands.model import DeadLetter
+from streams.dlq.report import Unreadable, parse_record
 from streams.settings import KafkaSettings
 
 
-@dataclass(frozen=True)
-class Unreadable:
-    """A DLQ record that is not a dead letter (written by something else, or damaged)."""
-
-    partition: int
-    offset: int
-
-
 def read_dlq(kafka: KafkaSettings, timeout_s: float = 300.0) -> tuple[list[DeadLetter], list[Unreadable]]:
+    """Every record of ``kafka.dlq_topic`` as it holds them now."""
     topic = kafka.dlq_topic
     consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id="casavi-bridge-dlq",
                              enable_auto_commit=False, group_id=None)
@@ -39,10 +31,11 @@ def read_dlq(kafka: KafkaSettings, timeout_s: float = 300.0) -> tuple[list[DeadL
                 raise TimeoutError(f"reading {topic} took longer than {timeout_s:.0f} s")
             for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
                 for r in records:
-                    try:
-                        letters.append(DeadLetter.model_validate_json(r.value or b""))
-                    except ValidationError:
-                        unreadable.append(Unreadable(r.partition, r.offset))
+                    parsed = parse_record(r.partition, r.offset, r.value, r.timestamp)
+                    if isinstance(parsed, DeadLetter):
+                        letters.append(parsed)
+                    else:
+                        unreadable.append(parsed)
     finally:
         consumer.close()
     return letters, unreadable

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Protocol, TypeVar
 
 from streams.commands.model import DeadLetter
 
@@ -31,6 +32,25 @@ def parse_since(text: str, now: float | None = None) -> int:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A DLQ record that is not a dead letter (written by something else, or damaged).
+    Only where it sits and when Kafka took it are kept, never its content."""
+
+    partition: int
+    offset: int
+    at_ms: int = 0
+
+
+def parse_record(partition: int, offset: int, value: bytes | None,
+                 timestamp_ms: int | None = None) -> DeadLetter | Unreadable:
+    """A DLQ record's value as a dead letter, or where the unreadable record sits."""
+    try:
+        return DeadLetter.model_validate_json(value or b"")
+    except ValueError:
+        return Unreadable(partition, offset, max(timestamp_ms or 0, 0))
+
+
+@dataclass(frozen=True)
 class Filter:
     since_ms: int | None = None
     reason: str | None = None  # substring of the reason or the error code, case-insensitive
@@ -45,6 +65,13 @@ class Filter:
             needle = self.reason.lower()
             return needle in letter.reason.lower() or needle in letter.error_code.lower()
         return True
+
+    def admits(self, record: Unreadable) -> bool:
+        """An unreadable record has no stage or reason: it is selected by time only, and
+        not when a stage or a reason is asked for."""
+        if self.stage is not None or self.reason is not None:
+            return False
+        return self.since_ms is None or record.at_ms >= self.since_ms
 
 
 def reason_of(letter: DeadLetter) -> str:
@@ -73,6 +100,21 @@ def group(letters: Iterable[DeadLetter]) -> list[Group]:
     return sorted(groups.values(), key=lambda g: (-g.count, g.stage, g.reason))
 
 
+class _Timed(Protocol):
+    @property
+    def at_ms(self) -> int: ...
+
+
+Entry = TypeVar("Entry", bound=_Timed)
+
+
+def newest(entries: Iterable[Entry], limit: int) -> list[Entry]:
+    """The ``limit`` newest entries, oldest first (newest last); equal times keep the topic's order."""
+    if limit <= 0:
+        return []
+    return sorted(entries, key=lambda e: e.at_ms)[-limit:]
+
+
 def slot_of(letter: DeadLetter) -> str | None:
     """The casavi slot a letter names, if any."""
     if letter.entity and letter.reference_id:
@@ -80,10 +122,33 @@ def slot_of(letter: DeadLetter) -> str | None:
     return None
 
 
+def source_of(letter: DeadLetter) -> str:
+    """Where the record the letter is about sits: ``topic[partition]@offset``."""
+    return f"{letter.topic}[{letter.partition}]@{letter.offset}" if letter.topic else "-"
+
+
+def place_of(letter: DeadLetter) -> str:
+    """What a letter is about: its casavi slot, else its ERP table and key, else its source record."""
+    slot = slot_of(letter)
+    if slot:
+        return slot
+    if letter.table:
+        return f"{letter.table} key {letter.key}" if letter.key else letter.table
+    return letter.key or source_of(letter)
+
+
 @dataclass
 class RedrivePlan:
     slots: list[str] = field(default_factory=list)  # distinct, in the order first named
     without_slot: list[DeadLetter] = field(default_factory=list)  # decode/fold letters: the row's next change
+
+    def places_without_slot(self) -> dict[str, int]:
+        """Letters without a slot, counted by table and key (by source record when they name neither)."""
+        places: dict[str, int] = {}
+        for letter in self.without_slot:
+            where = place_of(letter)
+            places[where] = places.get(where, 0) + 1
+        return places
 
 
 def redrive_plan(letters: Sequence[DeadLetter]) -> RedrivePlan:
@@ -97,3 +162,8 @@ def redrive_plan(letters: Sequence[DeadLetter]) -> RedrivePlan:
             seen.add(slot)
             plan.slots.append(slot)
     return plan
+
+
+def slots_to_redrive(letters: Sequence[DeadLetter]) -> list[str]:
+    """The distinct casavi slots the letters name, in the order first named."""
+    return redrive_plan(letters).slots
