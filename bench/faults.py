@@ -30,6 +30,7 @@ Uses the stack of BRIDGE_STACK__HOME (started when down) and replaces its ERP da
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -62,6 +63,7 @@ from streams.erp.schema import TABLES  # noqa: E402
 from streams.settings import BridgeSettings  # noqa: E402
 from streams.stack import connect as connect_api  # noqa: E402
 from streams.stack import postgres, processes  # noqa: E402
+from streams.worker.topics import cdc_topics  # noqa: E402
 from streams.stack.commands import bring_up  # noqa: E402
 from streams.stack.kafka import bootstrap_servers  # noqa: E402
 from streams.stack import versions  # noqa: E402
@@ -151,6 +153,8 @@ class Chain:
         self.services = BridgeServices(env, self.log_dir, sim_port=_free_port(), sim_db=workdir / "casavi.sqlite")
         self.env = self.services.env
         self.restarts = 0
+        self.cdc_topics = list(cdc_topics(settings.kafka, settings.source))
+        self.message_topic = f"{settings.kafka.cdc_topic_prefix}.message"  # Debezium: logical-decoding messages
 
     # --- casavi simulator ----------------------------------------------------------------
     def sim(self, method: str, path: str, url: str | None = None, **kw: Any) -> Any:
@@ -183,29 +187,78 @@ class Chain:
     def converge(self, result: CaseResult, url: str | None = None,
                  accept: Callable[[Comparison], bool] | None = None,
                  while_waiting: Callable[[], object] | None = None) -> None:
-        """Wait (bounded) until casavi equals the projection; record the figures."""
+        """Wait (bounded) until the chain has settled on every change made so far and casavi
+        equals the projection; record the figures. Settled: a marker written to the WAL after
+        the changes has reached Kafka (so Debezium has captured them), the worker has committed
+        the end of every CDC topic, and the sink the end of the commands topic."""
         started = time.monotonic()
         deadline = started + self.config.converge_s
+        marker = self.mark()
+        captured = False
         last = Comparison()
         said = started
+        pending = "the marker"
         while time.monotonic() < deadline:
             self.supervise()
             if while_waiting is not None:
                 while_waiting()
-            last = self.comparison(url)
-            if (accept or (lambda c: c.equal))(last):
-                break
+            captured = captured or self.marker_seen(marker)
+            settled = captured and self.caught_up(self.cdc_topics) and \
+                self.caught_up([self.env["BRIDGE_KAFKA__COMMANDS_TOPIC"]], self.env["BRIDGE_KAFKA__SINK_GROUP_ID"])
+            pending = "casavi" if settled else "the worker and sink" if captured else "Debezium"
+            if settled:
+                last = self.comparison(url)
+                if (accept or (lambda c: c.equal))(last):
+                    break
             if time.monotonic() - said > 30:
                 said = time.monotonic()
-                print(f"  {result.case}: waiting for casavi to converge ({last.summary()})", flush=True)
+                print(f"  {result.case}: waiting for {pending} ({last.summary()})", flush=True)
             time.sleep(0.5)
         result.recovery_s = round(time.monotonic() - started, 1)
         result.missing, result.extra, result.stale = len(last.missing), len(last.extra), len(last.different)
-        ok = (accept or (lambda c: c.equal))(last)
+        ok = pending == "casavi" and (accept or (lambda c: c.equal))(last)
         if not ok:
             result.details["first_differences"] = (last.missing + last.extra + last.different)[:5]
-            raise CaseFailed(f"casavi not equal to the projection after {self.config.converge_s:.0f} s: "
+            raise CaseFailed(f"not settled after {self.config.converge_s:.0f} s, waiting for {pending}: "
                              f"{last.summary()}")
+
+    # --- the marker: what Debezium has captured ---------------------------------------------
+    def mark(self) -> tuple[int, bytes]:
+        """Write a logical-decoding message to the WAL after every change made so far; Debezium
+        sends it to ``<prefix>.message`` once it has read the WAL up to there. Returns the
+        topic's end offset before the message and the message's content."""
+        content = uuid.uuid4().hex.encode()
+        end = self._message_end()
+        self.conn.execute("SELECT pg_logical_emit_message(true, 'casavi-bridge-fault-suite', %s)", (content,))
+        return end, content
+
+    def _message_end(self) -> int:
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        try:
+            if not consumer.partitions_for_topic(self.message_topic):
+                return 0
+            tp = TopicPartition(self.message_topic, 0)
+            return int(consumer.end_offsets([tp])[tp])
+        finally:
+            consumer.close()
+
+    def marker_seen(self, marker: tuple[int, bytes]) -> bool:
+        start, content = marker
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        try:
+            if not consumer.partitions_for_topic(self.message_topic):
+                return False
+            tp = TopicPartition(self.message_topic, 0)
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            end = consumer.end_offsets([tp])[tp]
+            while consumer.position(tp) < end:
+                for records in consumer.poll(timeout_ms=500).values():
+                    if any(r.value and base64.b64encode(content) in r.value for r in records):  # bytes: base64
+                        return True
+            return False
+        finally:
+            consumer.close()
 
     def dead_letters(self) -> list[dict[str, Any]]:
         topic = self.env["BRIDGE_KAFKA__DLQ_TOPIC"]
@@ -226,9 +279,10 @@ class Chain:
         finally:
             consumer.close()
 
-    def caught_up(self, topics: list[str]) -> bool:
-        """Whether the worker's group has committed the end of every one of ``topics``."""
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.run_id, enable_auto_commit=False)
+    def caught_up(self, topics: list[str], group: str | None = None) -> bool:
+        """Whether ``group`` (the worker's) has committed the end of every one of ``topics``."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group or self.run_id,
+                                 enable_auto_commit=False)
         try:
             tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
             ends = consumer.end_offsets(tps)
@@ -518,12 +572,7 @@ def case_replay(chain: Chain, result: CaseResult) -> None:
     chain.services.worker.start()
     if done.returncode:
         raise CaseFailed(f"bridge replay failed: {done.stderr[-500:]}")
-    topics = list(json.loads(chain.bridge("stack", "status", "--json").stdout)["cdc_topics"].values())
-    deadline = time.monotonic() + chain.config.converge_s
-    while time.monotonic() < deadline and not chain.caught_up(topics):  # the worker re-read every CDC topic
-        chain.supervise()
-        time.sleep(1)
-    chain.converge(result)
+    chain.converge(result)  # settled: the worker has committed the end of every CDC topic again
     result.duplicates_sent = chain.stats()["write_calls"] - before
     if result.duplicates_sent:
         raise CaseFailed(f"{result.duplicates_sent} write calls after a replay of what casavi has")

@@ -205,10 +205,28 @@ def start(stack: StackSettings, paths: StackPaths) -> processes.PidRecord:
     data = _data_dir(paths, user)
     _initdb(bin_dir, paths, data, user)
     _write_config(stack, data, user)
+    _clear_stale_lock(data)
     return processes.start(
         SERVICE, [str(bin_dir / "postgres"), "-D", str(data)], pid_file=paths.pid_file(SERVICE),
         log_file=paths.log_file(SERVICE), user=user, cwd=Path("/"),
     )
+
+
+def _clear_stale_lock(data: Path) -> None:
+    """Remove ``postmaster.pid`` left by a server that was killed (SIGKILL, power loss) when
+    the process it names is gone or is no PostgreSQL server: after a crash that PID is often
+    reused by another process, and PostgreSQL then refuses to start."""
+    lock = data / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        cmdline = b""
+    if not cmdline.endswith((b"postgres", b"postmaster")):
+        lock.unlink(missing_ok=True)
 
 
 def _superuser_conninfo(stack: StackSettings, paths: StackPaths, dbname: str = "postgres") -> str:
