@@ -1,6 +1,6 @@
 """casavi bridge fault suite: one run against the real local stack.
 
-    python bench/faults.py [--quick] [--name NAME] [--cases kill9,poison,...] [--scale 0.2]
+    python bench/faults.py [--quick] [--name NAME] [--cases kill9,poison,...] [--scale 0.2] [--out FILE]
 
 Every case injects one kind of fault while ERP changes stream through the real chain
 (PostgreSQL -> Debezium -> Kafka -> worker -> sink -> casavi simulator), is bounded in time,
@@ -695,14 +695,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=None, help="dataset scale (default 0.5, --quick 0.05)")
     parser.add_argument("--changes", type=int, default=None, help="changes streamed (default 20,000, --quick 600)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--out", type=Path, default=None, help="results file (default bench/results/faults-<name>.json)")
     args = parser.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
         parser.error(f"unknown cases: {', '.join(unknown)}")
     report = run(Config.of(args), cases, args.name)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"faults-{args.name}.json"
+    out: Path = args.out or RESULTS_DIR / f"faults-{args.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, default=str))
     print(json.dumps(report["summary"], indent=1))
     print(f"written: {out}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -175,9 +176,8 @@ def _note(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def running(chosen: Mapping[Target, tuple[str, list[str]]], state_dir: Path, admin: Any) -> list[str]:
-    """Why the chosen groups cannot be moved now: a living pid in a status file, active
-    members in Kafka."""
+def running(chosen: Mapping[Target, tuple[str, list[str]]], state_dir: Path) -> list[str]:
+    """Chosen processes running here: a living pid in their status file."""
     found = []
     status = bridge_processes(state_dir)
     for target in chosen:
@@ -185,12 +185,38 @@ def running(chosen: Mapping[Target, tuple[str, list[str]]], state_dir: Path, adm
         if info and info.get("running"):
             found.append(f"the {target} is running (pid {info.get('pid')}, "
                          f"{state_dir / BRIDGE_STATUS_FILES[target]})")
+    return found
+
+
+def members(chosen: Mapping[Target, tuple[str, list[str]]], admin: Any) -> list[str]:
+    """Chosen consumer groups that still have members in Kafka (a process elsewhere, or the
+    session of one that stopped and has not expired yet)."""
+    found = []
     described: dict[str, dict[str, Any]] = admin.describe_groups([group for group, _ in chosen.values()])
     for target, (group, _) in chosen.items():
-        members = (described.get(group) or {}).get("members") or []
-        if members:
-            found.append(f"the {target} is running (consumer group {group} has {len(members)} active "
-                         f"member{'s' if len(members) != 1 else ''})")
+        held = (described.get(group) or {}).get("members") or []
+        if held:
+            found.append(f"the {target} is running (consumer group {group} has {len(held)} active "
+                         f"member{'s' if len(held) != 1 else ''})")
+    return found
+
+
+def member_wait_s(settings: BridgeSettings) -> float:
+    """How long a stopped process's membership can outlive it: its session timeout, and a margin."""
+    return settings.worker.session_timeout_s + 5.0
+
+
+def wait_for_members(chosen: Mapping[Target, tuple[str, list[str]]], admin: Any, wait_s: float) -> list[str]:
+    """Members still there after up to ``wait_s``: a worker with static membership
+    (``BRIDGE_WORKER__INSTANCE_ID``) stays a member until its session times out, also after a
+    clean stop, and so does one that was killed."""
+    deadline = time.monotonic() + wait_s
+    found = members(chosen, admin)
+    if found:
+        _note(f"waiting up to {wait_s:.0f} s for the members of the stopped groups to expire ...")
+    while found and time.monotonic() < deadline:
+        time.sleep(1.0)
+        found = members(chosen, admin)
     return found
 
 
@@ -293,7 +319,9 @@ def run(args: Any, settings: BridgeSettings) -> int:
         return EXIT_FAILED
     consumer = None
     try:
-        blockers = running(chosen, settings.stack.state_dir, admin)
+        blockers = running(chosen, settings.stack.state_dir)
+        if not blockers:
+            blockers = members(chosen, admin) if args.dry_run else wait_for_members(chosen, admin, member_wait_s(settings))
         if blockers and not args.dry_run:
             _note("replay refused: " + "; ".join(blockers) + ". Stop it first; a status file whose pid "
                   "belongs to another process can be deleted.")

@@ -156,6 +156,23 @@ class SyncSettings(BaseModel):
         return v
 
 
+class WorkerSettings(BaseModel):
+    """How the worker paces its own work."""
+
+    pass_chunk: int = Field(
+        default=2000, gt=0, description="roots of a pass (tick, full sync, changed settings) projected per batch, "
+                                        "between live changes")
+    tick_interval_s: float = Field(default=3600.0, gt=0, description="how often the time-driven rules are checked")
+    session_timeout_s: float = Field(
+        default=10.0, ge=6.0, le=300.0,
+        description="Kafka consumer session timeout: how long a worker that died keeps its partitions")
+    instance_id: str = Field(
+        default="worker-0",
+        description="Kafka static group membership (group.instance.id): a restarted worker takes its partitions "
+                    "back at once instead of waiting for the old member's session to expire. Unique per worker "
+                    "process; empty: dynamic membership")
+
+
 class ReconcileSettings(BaseModel):
     """Reading casavi back and repairing drift (``bridge reconcile``)."""
 
@@ -176,6 +193,7 @@ class BridgeSettings(BaseSettings):
     casavi: CasaviSettings = Field(default_factory=CasaviSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     log_level: str = "INFO"
 
     @classmethod

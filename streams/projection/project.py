@@ -13,10 +13,11 @@ Both return ``{slot key: Desired}`` (slot key = ``"<entity>:<reference id>"``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 
 from streams.erp.rows import ContractRow, PersonRow
 from streams.projection import ids
+from streams.projection.due import roots_due_in
 from streams.projection.model import Desired, slot_key
 from streams.projection.roots import PersonRoot, PropertyRoot, Root, UnitRoot
 from streams.projection.rules import GONE, ProjectionConfig, Rules
@@ -75,39 +76,13 @@ def project_all(state: ErpState, config: Config, today: date) -> dict[str, Desir
 
 def roots_due(state: ErpState, config: Config, since: date, today: date) -> set[Root]:
     """Roots whose projection can differ between day ``since`` and day ``today`` with no
-    row change (R09 grace and portal lead days, unit and management ends, the unit's
-    current contract). The daily timer re-projects these; a full ``project_all`` gives
-    the same result but costs a scan of every root.
+    row change (``streams.projection.due``), found by a scan of every dated row. The
+    worker keeps a ``DueIndex`` instead; both give the same roots.
     """
     if today <= since:
         return set()
-    cfg = ProjectionConfig.of(config)
-    before_days = timedelta(days=cfg.portal_days_before_start)
-    after_days = timedelta(days=cfg.delete_after_days)
-    # an end day E stops counting on E+1: due when since <= E < today
-    roots: set[Root] = set()
-
-    def ended(d: date | None) -> bool:
-        return d is not None and since <= d < today
-
-    def began(d: date | None) -> bool:
-        return d is not None and since < d <= today
-
-    for p in state.properties.values():
-        if ended(p.management_end):
-            state.add_property_dependants(p.property_id, roots)
-    for u in state.units.values():
-        if ended(u.valid_to):
-            state.add_unit_dependants(u.unit_id, roots, persons=True)
-    for c in state.contracts.values():
-        valid_from = None if c.start_date is None else c.start_date - before_days
-        valid_to = None if c.end_date is None else c.end_date + after_days
-        if began(valid_from) or ended(valid_to):
-            roots.add(UnitRoot(c.unit_id))
-            roots.update(PersonRoot(pid) for pid in state.persons_of_contract(c.contract_id))
-        elif began(c.start_date):  # becomes the unit's current contract
-            roots.add(UnitRoot(c.unit_id))
-    return roots
+    rows = [*state.properties.values(), *state.units.values(), *state.contracts.values()]
+    return roots_due_in(state, ProjectionConfig.of(config), rows, since, today)
 
 
 # --- per root --------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """The Faust application: CDC topics (raw bytes) -> state tables -> casavi commands.
 
-One agent, concurrency 1, reads every CDC topic and the tick topic in batches. For each
-batch it decodes, folds rows into the ``erp-rows`` table, projects the affected roots,
-diffs against the ``emitted`` table and sends commands to the outbound topic.
+One agent, concurrency 1, reads every CDC topic, the control topic and the receipts topic
+in batches. ``BatchStep`` (``streams.worker.step``) decides what a batch writes and sends;
+this module wires the tables and topics and carries the outcome out in order.
 
 Delivery order per batch (at-least-once, exactly-once effect):
 1. commands are produced and their delivery awaited,
-2. only then the ``emitted`` table records their content hashes,
+2. only then the ``emitted`` table records their content hashes (and the meta table a
+   finished pass),
 3. the batch's offsets are acknowledged when the batch is done.
 A crash between 1 and 2 re-sends commands on restart (casavi upserts are idempotent);
 a crash can never mark a command as emitted that did not reach the outbound topic.
@@ -29,14 +30,13 @@ import faust
 from faust.streams import _current_event  # table writes inside a take_events batch need it
 
 from streams.cdc.decode import Decoder
-from streams.cdc.model import MalformedEvent, RowChange, Tombstone
-from streams.commands.model import DeadLetter, encode
-from streams.commands.receipts import Receipt, ReceiptCodecError, decode_receipt
+from streams.commands.model import DeadLetter
 from streams.sink.policy import Backoff
 from streams.stack.paths import StackPaths
-from streams.worker.control import Control
 from streams.settings import BridgeSettings
+from streams.worker.control import PASS_RECORD
 from streams.worker.processor import Processor
+from streams.worker.step import BatchOutcome, BatchStep, Record
 from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.status import WorkerStatus
 from streams.mapping.topics import mapping_of
@@ -54,8 +54,7 @@ def _broker_url(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{h.strip()}" for h in bootstrap_servers.split(",") if h.strip())
 
 
-def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: float = 0.2,
-              tick_interval_s: float = 3600.0) -> faust.App:
+def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: float = 0.2) -> faust.App:
     kafka = settings.kafka
     datadir = StackPaths.of(settings.stack).worker_dir / kafka.worker_app_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +69,10 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # static membership: a restarted worker is let in at once (WorkerSettings.instance_id)
+        consumer_group_instance_id=settings.worker.instance_id or None,
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=settings.worker.session_timeout_s / 4,
         table_standby_replicas=0,
         key_serializer="raw",
         value_serializer="raw",
@@ -79,31 +82,33 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         stream_buffer_maxsize=batch_size * 4,
     )
     table_of_topic = cdc_topics(kafka, settings.source)
-    decoder = Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder)
     source = app.topic(*table_of_topic, kafka.ticks_topic, kafka.receipts_topic, **RAW)
     ticks = app.topic(kafka.ticks_topic, **RAW)
     # keys and values are raw bytes (app-wide serializers): rows as tagged JSON, see rowcodec
     rows = app.Table("erp-rows", key_type=str, value_type=bytes, partitions=1)
-    # what casavi holds, per casavi system (R22): switching systems starts from an empty table,
-    # so the start tick sends everything to the new system
+    # what casavi holds and what the worker finished (day, settings), per casavi system (R22):
+    # switching systems starts from empty tables, so every root is sent to the new system
     emitted = app.Table(f"emitted-{settings.casavi.system}", key_type=str, value_type=bytes, partitions=1)
+    meta = app.Table(f"worker-meta-{settings.casavi.system}", key_type=str, value_type=bytes, partitions=1)
     status = WorkerStatus(settings.stack.state_dir / "worker-status.json")
-    processor = Processor(settings.sync, system=settings.casavi.system)
+    processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk)
+    step = BatchStep(processor, Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder),
+                     table_of_topic, control_topic=kafka.ticks_topic, receipts_topic=kafka.receipts_topic,
+                     max_command_bytes=kafka.max_command_bytes)
     loaded = asyncio.Event()
-
-    full_pass = asyncio.Event()  # set when a batch failed as a whole: the next one re-projects every root
 
     def load_state() -> None:
         """Rebuild the in-memory state and indexes from the recovered tables."""
         started = time.monotonic()
+        processor.load_meta({_text(k): v.decode() for k, v in meta.items()})
         for key, value in rows.items():
-            processor.load_row(key if isinstance(key, str) else key.decode(), *loads_entry(value))
+            processor.load_row(_text(key), *loads_entry(value))
         for value in emitted.values():
             processor.load_emitted(json.loads(value))
         processor.finish_loading()
         loaded.set()
-        log.info("state loaded: %d rows, %d emitted entities in %.1fs",
-                 processor.row_count, processor.emitted_count, time.monotonic() - started)
+        log.info("state loaded: %d rows, %d emitted entities in %.1fs; %d roots queued for a pass",
+                 processor.row_count, processor.emitted_count, time.monotonic() - started, processor.queued)
 
     async def deliver(topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
         """Produce and await delivery; Kafka being away is transient: retry until it is back."""
@@ -129,19 +134,18 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     async def process(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(batch_size, within=batch_within_s):  # type: ignore[attr-defined]
             token = _current_event.set(weakref.ref(events[-1]))
+            records = [Record(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                              e.message.value) for e in events]
             try:
                 if not loaded.is_set():
                     load_state()
-                await _process_batch(events)
+                await carry_out(step.run(records))
             except Exception as exc:  # noqa: BLE001 - never let one batch stop the stream
-                # Folding and projecting isolate single changes and roots; what fails here is the
-                # glue around them. The events go to the DLQ by position and the next batch
-                # re-projects every root, so no command the batch owed casavi is lost.
                 where = " < ".join(f"{f.name}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)[-4:]))
                 log.error("batch of %d events failed (%s at %s); their positions go to the DLQ and every root "
                           "is projected again", len(events), type(exc).__name__, where)
-                full_pass.set()
-                await dead_letter([_letter(e, "fold", "unexpected error while processing batch") for e in events])
+                await dead_letter(step.failed(records))
+                await ticks.send(key=b"pass", value=PASS_RECORD)
             finally:
                 _current_event.reset(token)
 
@@ -152,73 +156,28 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             else:
                 emitted[slot] = json.dumps(entry).encode()
 
-    async def _process_batch(events: Sequence[faust.EventT[bytes]]) -> None:
-        changes: list[RowChange] = []
-        letters: list[DeadLetter] = []
-        receipts: list[Receipt] = []
-        control = Control()
-        for event in events:
-            msg = event.message
-            if msg.topic == kafka.ticks_topic:
-                control.read(msg.value)
-                continue
-            if msg.topic == kafka.receipts_topic:
-                if msg.value:
-                    try:
-                        receipts.append(decode_receipt(msg.value))
-                    except ReceiptCodecError as exc:
-                        letters.append(_letter(event, "decode", str(exc)))
-                continue
-            try:
-                decoded = decoder.decode(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
-            except MalformedEvent as exc:
-                letters.append(_letter(event, "decode", exc.reason, table=table_of_topic.get(msg.topic)))
-                continue
-            if isinstance(decoded, Tombstone):
-                continue
-            changes.append(decoded)
-        step = processor.fold(changes)
-        for key, row, position in step.row_writes:
+    async def carry_out(outcome: BatchOutcome) -> None:
+        """The outcome of one batch, in the order of ``streams.worker.step``."""
+        for key, row, position in outcome.row_writes:
             if row is None and position is None:
                 rows.pop(key, None)
             else:  # a deleted row keeps its position, so a replayed insert cannot bring it back
                 rows[key] = dumps_entry(row, position)
-        letters.extend(step.dead_letters)
-        roots = step.roots
-        if receipts:
-            fed = processor.apply_receipts(receipts)
-            write_emitted(fed.emitted_writes)
-            roots = roots | fed.roots
-        if control.slots:
-            redriven, writes, unknown = processor.redrive(control.slots)
-            write_emitted(writes)
-            roots = roots | redriven
-            log.info("redrive: %d slots, %d roots projected again, %d slots not known as emitted",
-                     len(control.slots), len(redriven), unknown)
-        if control.resync or control.tick or full_pass.is_set():
-            full_pass.clear()
-            commands = processor.reproject_all(force=control.resync)
-        else:
-            commands = processor.project(roots, step.newest_source_ts_ms)
-        encoded = [(c, encode(c)) for c in commands]
-        limit = kafka.max_command_bytes
-        too_large = [c for c, value in encoded if len(value) > limit]
-        if too_large:  # never fits casavi's request limit: a dead letter instead of a blocked stream
-            write_emitted(processor.refuse(too_large, "TOO_LARGE", f"the command exceeds {limit} bytes "
-                                           "(BRIDGE_KAFKA__MAX_COMMAND_BYTES); shorten the ERP row's large fields"))
-            encoded = [(c, value) for c, value in encoded if len(value) <= limit]
-            commands = [c for c, _ in encoded]
-        letters.extend(processor.take_dead_letters())
-        if commands:
-            await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in encoded])
-            write_emitted(processor.emitted_writes(commands))
-        if letters:
-            await dead_letter(letters)
-        status.record_batch(events=len(events), changes=len(changes), replayed=step.replayed,
-                            commands=len(commands), dead_letters=len(letters),
-                            source_ts_ms=step.newest_source_ts_ms)
+        write_emitted(outcome.emitted_writes)
+        if outcome.commands:
+            await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in outcome.commands])
+        write_emitted(step.delivered(outcome))
+        for key, value in outcome.meta_writes:
+            meta[key] = value.encode()
+        if outcome.dead_letters:
+            await dead_letter(outcome.dead_letters)
+        if outcome.more_queued:  # the rest of a pass follows in the next batches, also when no change arrives
+            await ticks.send(key=b"pass", value=PASS_RECORD)
+        status.record_batch(events=outcome.records, changes=outcome.changes, replayed=outcome.replayed,
+                            commands=len(outcome.commands), dead_letters=len(outcome.dead_letters),
+                            source_ts_ms=outcome.source_ts_ms)
 
-    @app.timer(interval=tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
+    @app.timer(interval=settings.worker.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         """Time-driven rules (R09 grace period, contract start) fire without an ERP change."""
         await ticks.send(key=b"tick", value=json.dumps({"kind": "tick", "at": time.time()}).encode())
@@ -231,10 +190,6 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     return app
 
 
-def _letter(
-    event: faust.EventT[bytes], stage: Literal["decode", "fold"], reason: str, table: str | None = None
-) -> DeadLetter:
-    msg = event.message
-    return DeadLetter(stage=stage, reason=reason, topic=msg.topic, partition=msg.partition,
-                      offset=msg.offset, table=table, at_ms=int(time.time() * 1000))
 
+def _text(key: str | bytes) -> str:
+    return key if isinstance(key, str) else key.decode()

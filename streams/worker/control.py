@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 from streams.settings import KafkaSettings
 
+# Written by the worker itself while a pass over many roots is queued: the next batch comes
+# (and projects the next chunk) even when no change arrives.
+PASS_RECORD = json.dumps({"kind": "pass"}).encode()
 REDRIVE_CHUNK = 10_000  # slots per redrive record (keeps a record well under Kafka's 1 MB)
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ class Control:
             self.tick = True
         elif kind == "resync":
             self.resync = True
+        elif kind == "pass":
+            pass
         elif kind == "redrive" and isinstance(doc.get("slots"), list):
             self.slots.extend(s for s in doc["slots"] if isinstance(s, str) and ":" in s)
         else:

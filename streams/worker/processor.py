@@ -3,11 +3,21 @@
 The Faust app moves bytes in and out; this class decides. It keeps the ERP state and
 the last-emitted table in memory (rebuilt from the persisted tables at start) and says
 which persisted keys to write, so tests drive it directly.
+
+Passes over many roots (the daily tick, a full sync, a changed configuration) are queued
+and projected in chunks of ``pass_chunk`` roots per batch, between live changes. The tick
+takes only the roots due that day from the ``DueIndex``. What the worker has finished is
+kept in its meta table: ``day`` (every root due on or before it is projected) and
+``config`` (the fingerprint of the sync settings the projection was made with); a worker
+started with other settings re-projects every root once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -19,9 +29,11 @@ from streams.commands.receipts import DEPENDENCY_CODES, Receipt
 from streams.erp.rows import row_dict
 from streams.erp.schema import TABLES
 from streams.projection.diff import EmittedTable, plan
+from streams.projection.due import DUE_TABLES, DueIndex, roots_of_due_row
 from streams.projection.model import EmittedEntry
 from streams.projection.project import all_roots, effective_today
 from streams.projection.roots import Root, parse_root_key
+from streams.projection.rules import ProjectionConfig
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
 from streams.worker.rowcodec import Position, parse_row_key, row_key
@@ -52,10 +64,36 @@ class ReceiptOutcome:
     ignored: int = 0  # of another system, or about a command since superseded
 
 
+MetaWrite = tuple[str, str]
+DAY, CONFIG = "day", "config"  # keys of the worker's meta table
+PASS_CHUNK = 2000  # roots of a queued pass projected per batch
+
+
+def config_fingerprint(config: SyncSettings) -> str:
+    """What the projection depends on besides the ERP rows and the day."""
+    settings = config.model_dump(mode="json", exclude={"today"})
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class PassChunk:
+    roots: set[Root] = field(default_factory=set)
+    forced: set[Root] = field(default_factory=set)  # sent again even where casavi holds them
+    meta_writes: list[MetaWrite] = field(default_factory=list)  # to persist once the chunk is delivered
+
+
 class Processor:
-    def __init__(self, config: SyncSettings, system: str = "test") -> None:
+    def __init__(self, config: SyncSettings, system: str = "test", pass_chunk: int = PASS_CHUNK) -> None:
         self.config = config
         self.system = system  # the casavi system the emitted table is about (R22)
+        self.fingerprint = config_fingerprint(config)
+        self.due = DueIndex(ProjectionConfig.of(config))
+        self.day: date | None = None  # every root due on or before this day is projected
+        self.pass_chunk = pass_chunk
+        self._queue: deque[tuple[Root, bool]] = deque()
+        self._queued: set[tuple[Root, bool]] = set()
+        self._done_when_drained: dict[str, str] = {}
+        self._stored_fingerprint: str | None = None
         self.state = ErpState()
         self.emitted = EmittedTable()
         # slots casavi did not apply -> their root key; and, for those that wait for another
@@ -70,11 +108,21 @@ class Processor:
 
     # --- start-up ---------------------------------------------------------------------
 
+    def load_meta(self, meta: dict[str, str]) -> None:
+        """The worker's meta table (before the rows: the day decides what is due)."""
+        day = date.fromisoformat(meta[DAY]) if DAY in meta else None
+        # a day after today: the day went back (a fixed BRIDGE_SYNC__TODAY was changed or
+        # removed); forgotten, so every root is projected again with today's rules
+        self.day = day if day is not None and day <= self.today() else None
+        self._stored_fingerprint = meta.get(CONFIG)
+
     def load_row(self, key: str, row: Row | None, position: Position | None) -> None:
         """One entry of the persisted state table (``row`` None: deleted, position kept)."""
         if row is not None:
             table, _ = parse_row_key(key)
             self.state.set_row(table, row)
+            if table in DUE_TABLES:  # without a day, the start projects every root with today's rules
+                self._index_due(table, row, after=self.day or self.today())
         if position is not None:
             self.positions[key] = position
 
@@ -83,9 +131,22 @@ class Processor:
         self._loaded_emitted.append(EmittedEntry.from_dict(entry))
 
     def finish_loading(self) -> None:
+        """After the tables are loaded: a worker that does not know what its projection was
+        made with (first start on existing data, changed sync settings) projects every root
+        once, in chunks; the start tick then sends what fell due while it was stopped."""
         self.emitted = EmittedTable(self._loaded_emitted)
         self._loaded_emitted = []
         self.failed = {k: e.root for k, e in self.emitted.entries.items() if e.content_hash.startswith(FAILED)}
+        if self._stored_fingerprint == self.fingerprint and self.day is not None:
+            return
+        if len(self.state) or len(self.emitted):
+            self.queue_all()
+        self._when_drained(self.today(), config=True)
+
+    def _index_due(self, table: str, row: Row, after: date | None) -> None:
+        stored = self.state.get(table, tuple(row[c] for c in TABLES[table].primary_key))
+        if stored is not None:
+            self.due.add(stored, after)
 
     @property
     def row_count(self) -> int:
@@ -123,6 +184,8 @@ class Processor:
                     change, f"unexpected {type(exc).__name__} while folding", "UNEXPECTED"))
                 continue
             self._written(result, key, None if change.op == "d" else change.after, position)
+            if change.op != "d" and change.table in DUE_TABLES and change.after is not None:
+                self._index_due(change.table, change.after, after=self.today())
             old_key = _previous_key(change)
             if old_key is not None and old_key != key:  # an update that changed the primary key
                 self._written(result, old_key, None, position)
@@ -178,11 +241,69 @@ class Processor:
             self.failed.pop(c.slot, None)  # sent again: its receipt tells anew
         return out
 
+    def known_roots(self) -> set[Root]:
+        """Every root, including those whose rows are gone but whose slots casavi holds."""
+        return all_roots(self.state) | {parse_root_key(k) for k in self.emitted.by_root}
+
     def reproject_all(self, *, force: bool = False) -> list[CasaviCommand]:
-        """Every root, including those whose rows are gone (time-driven rules, replays);
-        ``force``: everything sent again (a full sync of the casavi system)."""
-        roots = all_roots(self.state) | {parse_root_key(k) for k in self.emitted.by_root}
-        return self.project(roots, force=force)
+        """Every root at once; ``force``: everything sent again. The worker queues passes
+        instead (``queue_all``, ``tick``); this is for tools and tests."""
+        return self.project(self.known_roots(), force=force)
+
+    # --- passes over many roots -------------------------------------------------------------
+
+    def _enqueue(self, roots: Iterable[Root], force: bool) -> None:
+        for root in roots:
+            item = (root, force)
+            if item not in self._queued:
+                self._queued.add(item)
+                self._queue.append(item)
+
+    def queue_all(self, *, force: bool = False) -> None:
+        """A pass over every root (``force``: a full sync of the casavi system)."""
+        self._enqueue(sorted(self.known_roots(), key=lambda r: r.key), force)
+
+    def tick(self, today: date | None = None) -> int:
+        """The day's time-driven rules: queue the roots of rows due since the last day and of
+        slots casavi did not apply. Returns how many roots were queued."""
+        today = today or self.today()
+        roots: set[Root] = set()
+        for table, key in self.due.take(today):
+            roots |= roots_of_due_row(self.state, table, key)
+        roots |= self.failed_roots()
+        self._enqueue(sorted(roots, key=lambda r: r.key), False)
+        self._when_drained(today)
+        return len(roots)
+
+    def _when_drained(self, day: date, config: bool = False) -> None:
+        """Record ``day`` (and the configuration) as done once the queued passes are projected."""
+        done = self._done_when_drained
+        if self.day is None or day > self.day:
+            held = done.get(DAY)
+            if held is None or day.isoformat() > held:
+                done[DAY] = day.isoformat()
+        if config:
+            done[CONFIG] = self.fingerprint
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def next_chunk(self) -> PassChunk:
+        """The next ``pass_chunk`` queued roots; with the meta writes that record a pass as
+        finished when this chunk ends it."""
+        chunk = PassChunk()
+        while self._queue and len(chunk.roots) + len(chunk.forced) < self.pass_chunk:
+            item = self._queue.popleft()
+            self._queued.discard(item)
+            (chunk.forced if item[1] else chunk.roots).add(item[0])
+        if not self._queue and self._done_when_drained:
+            chunk.meta_writes = sorted(self._done_when_drained.items())
+            self._done_when_drained = {}
+            for key, value in chunk.meta_writes:
+                if key == DAY:
+                    self.day = date.fromisoformat(value)
+        return chunk
 
     # --- feedback from casavi -----------------------------------------------------------
 

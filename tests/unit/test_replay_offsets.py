@@ -195,11 +195,34 @@ def test_a_dry_run_changes_nothing(kafka: dict[str, Any], tmp_path: Path, capsys
 
 
 def test_refused_while_the_group_has_members(kafka: dict[str, Any], tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+                                             capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replay_module, "member_wait_s", lambda settings: 0.0)
     kafka["members"]["casavi-bridge-sink"] = 2
     assert _run(_settings(tmp_path), from_beginning=True) == 2
     assert kafka["admin"].altered == {}
     assert "sink is running (consumer group casavi-bridge-sink has 2 active members)" in capsys.readouterr().err
+
+
+def test_members_of_a_stopped_worker_are_waited_for_until_they_expire(
+        kafka: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker with static membership stays a member of its group for its session timeout,
+    also after a clean stop: the replay waits for that instead of refusing."""
+    kafka["members"]["casavi-bridge"] = 1
+    monkeypatch.setattr(replay_module, "member_wait_s", lambda settings: 30.0)
+    described = replay_module.members
+    calls = []
+
+    def expiring(chosen: Any, admin: Any) -> list[str]:
+        calls.append(chosen)
+        if len(calls) == 2:
+            kafka["members"]["casavi-bridge"] = 0  # the session timed out
+        return described(chosen, admin)
+
+    monkeypatch.setattr(replay_module, "members", expiring)
+    monkeypatch.setattr(replay_module.time, "sleep", lambda s: None)
+    assert _run(_settings(tmp_path), from_beginning=True, target="worker") == 0
+    assert kafka["admin"].altered and len(calls) >= 2
+    assert "waiting up to 30 s" in capsys.readouterr().err
 
 
 def test_refused_while_a_status_file_names_a_living_pid(kafka: dict[str, Any], tmp_path: Path,
