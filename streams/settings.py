@@ -163,6 +163,11 @@ class WorkerSettings(BaseModel):
         default=2000, gt=0, description="roots of a pass (tick, full sync, changed settings) projected per batch, "
                                         "between live changes")
     tick_interval_s: float = Field(default=3600.0, gt=0, description="how often the time-driven rules are checked")
+    backlog_events: int = Field(
+        default=5000, ge=0, description="records waiting behind a batch from which the worker is behind (a bulk "
+                                        "load, a catch-up): it then defers projecting until it has caught up")
+    max_deferred_roots: int = Field(default=50_000, gt=0, description="deferred roots projected at the latest")
+    max_defer_s: float = Field(default=10.0, ge=0, description="seconds a deferred root waits at most")
     session_timeout_s: float = Field(
         default=10.0, ge=6.0, le=300.0,
         description="Kafka consumer session timeout: how long a worker that died keeps its partitions")

@@ -90,8 +90,11 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     # switching systems starts from empty tables, so every root is sent to the new system
     emitted = app.Table(f"emitted-{settings.casavi.system}", key_type=str, value_type=bytes, partitions=1)
     meta = app.Table(f"worker-meta-{settings.casavi.system}", key_type=str, value_type=bytes, partitions=1)
+    # roots folded during a backlog and not projected yet (BatchStep: deferral)
+    pending = app.Table("pending-roots", key_type=str, value_type=bytes, partitions=1)
     status = WorkerStatus(settings.stack.state_dir / "worker-status.json")
-    processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk)
+    processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk,
+                          max_pending=settings.worker.max_deferred_roots, max_defer_s=settings.worker.max_defer_s)
     step = BatchStep(processor, Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder),
                      table_of_topic, control_topic=kafka.ticks_topic, receipts_topic=kafka.receipts_topic,
                      max_command_bytes=kafka.max_command_bytes)
@@ -105,6 +108,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             processor.load_row(_text(key), *loads_entry(value))
         for value in emitted.values():
             processor.load_emitted(json.loads(value))
+        for key in pending.keys():
+            processor.load_pending(_text(key))
         processor.finish_loading()
         loaded.set()
         log.info("state loaded: %d rows, %d emitted entities in %.1fs; %d roots queued for a pass",
@@ -139,7 +144,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             try:
                 if not loaded.is_set():
                     load_state()
-                await carry_out(step.run(records))
+                await carry_out(step.run(records, behind=backlog(events) > settings.worker.backlog_events))
             except Exception as exc:  # noqa: BLE001 - never let one batch stop the stream
                 where = " < ".join(f"{f.name}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)[-4:]))
                 log.error("batch of %d events failed (%s at %s); their positions go to the DLQ and every root "
@@ -148,6 +153,21 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 await ticks.send(key=b"pass", value=PASS_RECORD)
             finally:
                 _current_event.reset(token)
+
+    def backlog(events: Sequence[faust.EventT[bytes]]) -> int:
+        """Records still waiting behind this batch in the partitions it came from."""
+        last: dict[Any, int] = {}
+        for event in events:
+            tp = event.message.tp
+            last[tp] = max(last.get(tp, -1), event.message.offset)
+        return sum(max((app.consumer.highwater(tp) or 0) - offset - 1, 0) for tp, offset in last.items())
+
+    def write_pending(writes: Sequence[tuple[str, bool]]) -> None:
+        for key, now_pending in writes:
+            if now_pending:
+                pending[key] = b"1"
+            else:
+                pending.pop(key, None)
 
     def write_emitted(writes: Sequence[tuple[str, dict[str, Any] | None]]) -> None:
         for slot, entry in writes:
@@ -164,14 +184,16 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             else:  # a deleted row keeps its position, so a replayed insert cannot bring it back
                 rows[key] = dumps_entry(row, position)
         write_emitted(outcome.emitted_writes)
+        write_pending(outcome.deferred)
         if outcome.commands:
             await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in outcome.commands])
         write_emitted(step.delivered(outcome))
         for key, value in outcome.meta_writes:
             meta[key] = value.encode()
+        write_pending(outcome.projected_pending)
         if outcome.dead_letters:
             await dead_letter(outcome.dead_letters)
-        if outcome.more_queued:  # the rest of a pass follows in the next batches, also when no change arrives
+        if outcome.more_queued:  # the rest of a pass (or deferred roots) follows, also when no change arrives
             await ticks.send(key=b"pass", value=PASS_RECORD)
         status.record_batch(events=outcome.records, changes=outcome.changes, replayed=outcome.replayed,
                             commands=len(outcome.commands), dead_letters=len(outcome.dead_letters),

@@ -4,6 +4,12 @@ The Faust app moves bytes in and out; this class decides. It keeps the ERP state
 the last-emitted table in memory (rebuilt from the persisted tables at start) and says
 which persisted keys to write, so tests drive it directly.
 
+During a backlog (a bulk load, a catch-up after downtime) the roots a batch touches are
+deferred instead of projected: kept in ``pending`` (persisted by the worker) and projected
+once the worker has caught up, or when ``max_pending`` roots wait or the oldest waited
+``max_defer_s``. A unit whose contracts arrive in later batches is then sent once, with its
+contracts, instead of once per batch.
+
 Passes over many roots (the daily tick, a full sync, a changed configuration) are queued
 and projected in chunks of ``pass_chunk`` roots per batch, between live changes. The tick
 takes only the roots due that day from the ``DueIndex``. What the worker has finished is
@@ -75,6 +81,9 @@ def config_fingerprint(config: SyncSettings) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
+PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projected
+
+
 @dataclass
 class PassChunk:
     roots: set[Root] = field(default_factory=set)
@@ -83,7 +92,8 @@ class PassChunk:
 
 
 class Processor:
-    def __init__(self, config: SyncSettings, system: str = "test", pass_chunk: int = PASS_CHUNK) -> None:
+    def __init__(self, config: SyncSettings, system: str = "test", pass_chunk: int = PASS_CHUNK,
+                 max_pending: int = 50_000, max_defer_s: float = 10.0) -> None:
         self.config = config
         self.system = system  # the casavi system the emitted table is about (R22)
         self.fingerprint = config_fingerprint(config)
@@ -94,6 +104,10 @@ class Processor:
         self._queued: set[tuple[Root, bool]] = set()
         self._done_when_drained: dict[str, str] = {}
         self._stored_fingerprint: str | None = None
+        self.pending: set[Root] = set()
+        self.max_pending = max_pending
+        self.max_defer_s = max_defer_s
+        self._pending_since: float | None = None
         self.state = ErpState()
         self.emitted = EmittedTable()
         # slots casavi did not apply -> their root key; and, for those that wait for another
@@ -115,6 +129,12 @@ class Processor:
         # removed); forgotten, so every root is projected again with today's rules
         self.day = day if day is not None and day <= self.today() else None
         self._stored_fingerprint = meta.get(CONFIG)
+
+    def load_pending(self, root_key: str) -> None:
+        """One root the worker had deferred when it stopped."""
+        self.pending.add(parse_root_key(root_key))
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
 
     def load_row(self, key: str, row: Row | None, position: Position | None) -> None:
         """One entry of the persisted state table (``row`` None: deleted, position kept)."""
@@ -240,6 +260,33 @@ class Processor:
         for c in out:
             self.failed.pop(c.slot, None)  # sent again: its receipt tells anew
         return out
+
+    # --- deferral during a backlog ------------------------------------------------------------
+
+    def defer(self, roots: Iterable[Root], now: float | None = None) -> list[PendingWrite]:
+        """Keep ``roots`` for later (the worker is behind); the pending-table writes."""
+        writes: list[PendingWrite] = []
+        for root in roots:
+            if root not in self.pending:
+                self.pending.add(root)
+                writes.append((root.key, True))
+        if self.pending and self._pending_since is None:
+            self._pending_since = now if now is not None else time.monotonic()
+        return writes
+
+    def due_pending(self, behind: bool, now: float | None = None) -> bool:
+        """Whether the deferred roots are to be projected now."""
+        if not self.pending:
+            return False
+        if not behind or len(self.pending) >= self.max_pending:
+            return True
+        waited = (now if now is not None else time.monotonic()) - (self._pending_since or 0.0)
+        return waited >= self.max_defer_s
+
+    def take_pending(self) -> tuple[set[Root], list[PendingWrite]]:
+        """Every deferred root, forgotten as pending; the writes to persist once projected."""
+        roots, self.pending, self._pending_since = self.pending, set(), None
+        return roots, [(root.key, False) for root in roots]
 
     def known_roots(self) -> set[Root]:
         """Every root, including those whose rows are gone but whose slots casavi holds."""

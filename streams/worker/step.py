@@ -4,11 +4,12 @@
 control topic, casavi receipts), folds and projects through the ``Processor`` and returns a
 ``BatchOutcome``. The Faust app carries the outcome out in this order:
 
-1. ``row_writes`` to the state table and ``emitted_writes`` to the emitted table (what the
-   batch learnt: receipts, redrives, refusals),
+1. ``row_writes`` to the state table, ``emitted_writes`` to the emitted table (what the
+   batch learnt: receipts, redrives, refusals) and ``deferred`` roots to the pending table,
 2. ``commands`` to the commands topic, delivery awaited,
 3. ``BatchStep.delivered(outcome)``: the emitted and meta writes that record the commands
-   as sent (never before they reached Kafka),
+   as sent (never before they reached Kafka), and ``projected_pending`` removed from the
+   pending table,
 4. ``dead_letters`` to the DLQ.
 """
 
@@ -26,7 +27,7 @@ from streams.commands.model import CasaviCommand, DeadLetter, encode
 from streams.commands.receipts import Receipt, ReceiptCodecError, decode_receipt
 from streams.cdc.model import Row
 from streams.worker.control import Control
-from streams.worker.processor import EmittedWrite, MetaWrite, Processor
+from streams.worker.processor import EmittedWrite, MetaWrite, PendingWrite, Processor
 from streams.worker.rowcodec import Position
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,10 @@ class BatchOutcome:
     emitted_writes: list[EmittedWrite] = field(default_factory=list)
     commands: list[tuple[CasaviCommand, bytes]] = field(default_factory=list)  # with their encoded value
     meta_writes: list[MetaWrite] = field(default_factory=list)  # with the delivered commands
+    deferred: list[PendingWrite] = field(default_factory=list)  # roots now pending (before delivery)
+    projected_pending: list[PendingWrite] = field(default_factory=list)  # pending roots done (after delivery)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    more_queued: int = 0  # roots of a pass still to project in later batches
+    more_queued: int = 0  # roots of a pass, or deferred, still to project in later batches
 
 
 class BatchStep:
@@ -67,7 +70,9 @@ class BatchStep:
         self.receipts_topic = receipts_topic
         self.max_command_bytes = max_command_bytes
 
-    def run(self, records: Sequence[Record]) -> BatchOutcome:
+    def run(self, records: Sequence[Record], behind: bool = False, now: float | None = None) -> BatchOutcome:
+        """One batch; ``behind``: more records wait in the source topics than one batch holds
+        (a backlog), so the roots the changes touch are deferred (``Processor.defer``)."""
         processor = self.processor
         out = BatchOutcome(records=len(records))
         changes: list[RowChange] = []
@@ -97,6 +102,12 @@ class BatchStep:
         out.row_writes = step.row_writes
         out.dead_letters.extend(step.dead_letters)
         roots = step.roots
+        if behind:
+            out.deferred = processor.defer(roots, now)
+            roots = set()
+        if processor.due_pending(behind, now):
+            flushed, out.projected_pending = processor.take_pending()
+            roots = roots | flushed
         if receipts:
             fed = processor.apply_receipts(receipts)
             out.emitted_writes.extend(fed.emitted_writes)
@@ -117,7 +128,7 @@ class BatchStep:
         if chunk.forced:
             commands += processor.project(chunk.forced, force=True)
         out.meta_writes = chunk.meta_writes
-        out.more_queued = processor.queued
+        out.more_queued = processor.queued + len(processor.pending)
         encoded = [(c, encode(c)) for c in commands]
         limit = self.max_command_bytes
         too_large = [c for c, value in encoded if len(value) > limit]

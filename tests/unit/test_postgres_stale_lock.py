@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from streams.stack.postgres import _clear_stale_lock
@@ -34,6 +35,10 @@ def test_a_lock_of_a_running_server_stays(tmp_path: Path) -> None:
     shutil.copy("/bin/sleep", server)
     proc = subprocess.Popen([str(server), "30"])
     try:
+        deadline = time.monotonic() + 10  # until the child has exec'd the server binary
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        while not cmdline.read_bytes().startswith(str(server).encode()) and time.monotonic() < deadline:
+            time.sleep(0.01)
         lock = lock_naming(tmp_path, proc.pid)
         _clear_stale_lock(tmp_path)
         assert lock.exists()

@@ -1,0 +1,95 @@
+"""A backlog is projected once: the roots a batch touches while the worker is behind wait in
+``Processor.pending`` and are projected when it has caught up (or at the latest after
+``max_pending`` roots or ``max_defer_s``), so a bulk load sends each casavi entity about once."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from streams.cdc.decode import Decoder
+from streams.commands.model import CasaviCommand
+from streams.mapping.topics import mapping_of
+from streams.projection.project import project_all
+from streams.projection.sample import random_dataset
+from streams.settings import SourceSettings, SyncSettings
+from streams.worker.processor import Processor
+from streams.worker.step import BatchStep, Record
+
+TODAY = date(2026, 10, 1)
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "debezium" / "postgres"
+
+
+def bulk(proc: Processor, batches: int, *, behind: bool) -> list[CasaviCommand]:
+    """The sample company folded in ``batches`` batches (tables interleaved, as the worker reads
+    its topics), every batch but the last one seen as behind; the commands sent."""
+    changes = random_dataset(5, properties=6, units_per_property=6, today=TODAY).changes()
+    size = -(-len(changes) // batches)
+    sent: list[CasaviCommand] = []
+    for i in range(0, len(changes), size):
+        step = proc.fold(changes[i:i + size])
+        roots = step.roots
+        last = i + size >= len(changes)
+        if behind and not last:
+            proc.defer(roots, now=0.0)
+            roots = set()
+        if proc.due_pending(behind and not last, now=0.0):
+            roots = roots | proc.take_pending()[0]
+        sent += proc.project(roots)
+    return sent
+
+
+def test_a_bulk_load_during_a_backlog_sends_each_entity_once() -> None:
+    undeferred = bulk(Processor(SyncSettings(today=TODAY)), batches=12, behind=False)
+    proc = Processor(SyncSettings(today=TODAY))
+    deferred = bulk(proc, batches=12, behind=True)
+    expected = project_all(proc.state, proc.config, TODAY)
+    assert len(deferred) == len(expected) == len({c.slot for c in deferred})
+    assert {c.slot: c.document for c in deferred} == {k: d.document for k, d in expected.items()}
+    assert len(undeferred) > len(deferred)  # without deferral, units and contacts go out several times
+
+
+def test_deferred_roots_are_projected_at_the_latest_after_max_pending_or_max_defer_s() -> None:
+    proc = Processor(SyncSettings(today=TODAY), max_pending=3, max_defer_s=10.0)
+    roots = list(proc.fold(random_dataset(2, properties=2, units_per_property=2, today=TODAY).changes()).roots)
+    assert proc.defer(roots[:2], now=100.0) == [(r.key, True) for r in roots[:2]]
+    assert not proc.due_pending(True, now=105.0)
+    assert proc.due_pending(True, now=110.0)  # waited max_defer_s
+    assert proc.defer(roots[:3], now=106.0) == [(roots[2].key, True)]
+    assert proc.due_pending(True, now=106.0)  # max_pending roots wait
+    assert proc.due_pending(False, now=106.0)  # caught up
+    taken, writes = proc.take_pending()
+    assert taken == set(roots[:3]) and sorted(writes) == sorted((r.key, False) for r in roots[:3])
+    assert not proc.pending and not proc.due_pending(False)
+
+
+def record(name: str, offset: int) -> Record:
+    doc: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return Record(doc["topic"], 0, offset, json.dumps(doc["key"]).encode(), json.dumps(doc["value"]).encode())
+
+
+def test_the_batch_step_defers_while_behind_and_a_restart_keeps_what_waits() -> None:
+    source = SourceSettings()
+    decoder = Decoder(mapping_of(source), source.unavailable_value_placeholder)
+
+    def step_of(proc: Processor) -> BatchStep:
+        return BatchStep(proc, decoder, {}, control_topic="ticks", receipts_topic="receipts",
+                         max_command_bytes=1_000_000)
+
+    proc = Processor(SyncSettings(today=TODAY))
+    proc.finish_loading()
+    first = step_of(proc).run([record("unit_create.json", 0), record("person_create.json", 1)], behind=True)
+    assert first.commands == [] and first.deferred and first.more_queued == len(first.deferred)
+    # the worker stopped: what waits is in its pending table, and the next batch projects it
+    restarted = Processor(SyncSettings(today=TODAY))
+    restarted.state = proc.state
+    restarted.positions = proc.positions
+    for key, now_pending in first.deferred:
+        assert now_pending
+        restarted.load_pending(key)
+    restarted.finish_loading()
+    nudge = step_of(restarted).run([Record("ticks", 0, 0, b"pass", b'{"kind": "pass"}')], behind=False)
+    assert sorted(nudge.projected_pending) == sorted((key, False) for key, _ in first.deferred)
+    assert not restarted.pending and nudge.more_queued == restarted.queued
