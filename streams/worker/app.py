@@ -16,6 +16,7 @@ a crash can never mark a command as emitted that did not reach the outbound topi
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -58,6 +59,11 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     kafka = settings.kafka
     datadir = StackPaths.of(settings.stack).worker_dir / kafka.worker_app_id
     datadir.mkdir(parents=True, exist_ok=True)
+    table_of_topic = cdc_topics(kafka, settings.source)
+    system = settings.casavi.system
+    tables = {"rows": "erp-rows", "emitted": f"emitted-{system}", "meta": f"worker-meta-{system}",
+              "pending": "pending-roots"}
+    subscription = [*table_of_topic, kafka.ticks_topic, kafka.receipts_topic]
     app = faust.App(
         kafka.worker_app_id,
         broker=_broker_url(kafka.bootstrap_servers),
@@ -70,7 +76,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         # static membership: a restarted worker is let in at once (WorkerSettings.instance_id)
-        consumer_group_instance_id=settings.worker.instance_id or None,
+        consumer_group_instance_id=static_member_id(settings.worker.instance_id, [*subscription, *tables.values()]),
         broker_session_timeout=settings.worker.session_timeout_s,
         broker_heartbeat_interval=settings.worker.session_timeout_s / 4,
         table_standby_replicas=0,
@@ -81,17 +87,16 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         producer_max_request_size=MAX_RECORD_BYTES,
         stream_buffer_maxsize=batch_size * 4,
     )
-    table_of_topic = cdc_topics(kafka, settings.source)
-    source = app.topic(*table_of_topic, kafka.ticks_topic, kafka.receipts_topic, **RAW)
+    source = app.topic(*subscription, **RAW)
     ticks = app.topic(kafka.ticks_topic, **RAW)
     # keys and values are raw bytes (app-wide serializers): rows as tagged JSON, see rowcodec
-    rows = app.Table("erp-rows", key_type=str, value_type=bytes, partitions=1)
+    rows = app.Table(tables["rows"], key_type=str, value_type=bytes, partitions=1)
     # what casavi holds and what the worker finished (day, settings), per casavi system (R22):
     # switching systems starts from empty tables, so every root is sent to the new system
-    emitted = app.Table(f"emitted-{settings.casavi.system}", key_type=str, value_type=bytes, partitions=1)
-    meta = app.Table(f"worker-meta-{settings.casavi.system}", key_type=str, value_type=bytes, partitions=1)
+    emitted = app.Table(tables["emitted"], key_type=str, value_type=bytes, partitions=1)
+    meta = app.Table(tables["meta"], key_type=str, value_type=bytes, partitions=1)
     # roots folded during a backlog and not projected yet (BatchStep: deferral)
-    pending = app.Table("pending-roots", key_type=str, value_type=bytes, partitions=1)
+    pending = app.Table(tables["pending"], key_type=str, value_type=bytes, partitions=1)
     status = WorkerStatus(settings.stack.state_dir / "worker-status.json")
     processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk,
                           max_pending=settings.worker.max_deferred_roots, max_defer_s=settings.worker.max_defer_s)
@@ -211,6 +216,18 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
 
     return app
 
+
+
+def static_member_id(instance_id: str, subscription: Sequence[str]) -> str | None:
+    """``group.instance.id`` for Kafka static membership, or None (dynamic). A static member
+    that rejoins is handed its previous assignment without a rebalance, so the id names the
+    subscription too (topics and table changelogs): a worker whose topics changed (another
+    casavi system, another mapping) joins as a new member and gets a fresh assignment once the
+    old member's session has expired."""
+    if not instance_id:
+        return None
+    digest = hashlib.sha256("\n".join(sorted(subscription)).encode()).hexdigest()[:8]
+    return f"{instance_id}-{digest}"
 
 
 def _text(key: str | bytes) -> str:
