@@ -1,6 +1,6 @@
 """casavi bridge benchmark: one run against the real local stack.
 
-    python bench/run.py [--quick] [--name NAME] [--skip a,b,c,e] [--rate 50] [--duration 60]
+    python bench/run.py [--quick] [--name NAME] [--skip a,b,c,e,p] [--rate 50] [--duration 60]
                         [--events 200000] [--scale 1.0] [--stack-down]
 
 Figures (see bench/README.md):
@@ -11,6 +11,7 @@ Figures (see bench/README.md):
   (c) casavi API calls per 1,000 entity changes during the bulk load of the demo company
   (d) peak RSS (VmHWM) of the worker process in (b) and (c)
   (e) warm restart: kill -9 of the worker after (a), started again, one change -> casavi
+  (p) (a) again with the simulator and the sink at casavi's production pacing (80/min)
 
 Prints a table and writes bench/results/<name>.json with a top-level ``summary`` (the keys
 the performance targets are stated in; None where a run does not measure one). Never
@@ -68,7 +69,7 @@ from streams.stack.kafka import bootstrap_servers  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 PRODUCTION_REQUESTS_PER_MINUTE = 80
-PHASES = ("a", "b", "c", "e")
+PHASES = ("a", "b", "c", "e", "p")
 
 
 @dataclass(frozen=True)
@@ -261,11 +262,11 @@ class Bench:
 
     # --- (a) latency ------------------------------------------------------------------
 
-    def phase_a(self, conn: psycopg.Connection[Any]) -> None:
+    def phase_a(self, conn: psycopg.Connection[Any], key: str = "a_latency") -> None:
         cfg = self.config
         assert self.services is not None
         n = max(1, round(cfg.rate * cfg.duration_s))
-        say(f"(a) latency: {n} phone changes at {cfg.rate:g}/s for {cfg.duration_s:g}s ...")
+        say(f"({key[0]}) latency: {n} phone changes at {cfg.rate:g}/s for {cfg.duration_s:g}s ...")
         state = self.sim_get("/_sim/state")
         persons = person_ids_by_no(conn)
         synced = sorted(ref for ref, doc in state["contacts"].items() if not doc.get("archived") and ref in persons)
@@ -297,7 +298,7 @@ class Bench:
             self.results["d_peak_rss_mib"]["worker_c_bulk_load_then_a_latency"] = _round(peak_rss_mib(worker.pid))
         latencies = [received[i] - changes[i][2] for i in sorted(received)]
         delta = stats_delta(before, after)
-        self.results["a_latency"] = {
+        self.results[key] = {
             "rate_per_s": cfg.rate,
             "duration_s": cfg.duration_s,
             "changes": n,
@@ -332,6 +333,25 @@ class Bench:
             for index in received:
                 pending.pop(changes[index][1], None)
         return received
+
+    # --- (p) latency at production pacing ---------------------------------------------------
+
+    def phase_p(self, conn: psycopg.Connection[Any]) -> None:
+        """(a) again with casavi's production pacing: the simulator refuses more than 80
+        requests/min (429) and the sink paces itself at 80/min."""
+        assert self.services is not None
+        services = self.services
+        services.sink.stop()
+        services.sim.stop()
+        rate = str(PRODUCTION_REQUESTS_PER_MINUTE)
+        services.sim.args = [rate if prev == "--rate-limit" else a
+                             for prev, a in zip(["", *services.sim.args], services.sim.args)]
+        services.sink.env["BRIDGE_CASAVI__REQUESTS_PER_MINUTE"] = rate
+        services.start_sim()
+        services.sink.start()
+        say(f"(p) production pacing: simulator and sink at {rate} requests/min")
+        self.phase_a(conn, key="p_latency_production_pacing")
+        self.results["p_latency_production_pacing"]["requests_per_minute"] = PRODUCTION_REQUESTS_PER_MINUTE
 
     # --- (e) warm restart --------------------------------------------------------------------
 
@@ -544,7 +564,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "worker_rss_mib": max(rss) if rss else None,
         "warm_restart_s": results.get("e_warm_restart", {}).get("first_change_in_casavi_s"),
         "p99_ms": a.get("latency_ms", {}).get("p99"),
-        "p99_ms_production_pacing": None,
+        "p99_ms_production_pacing": results.get("p_latency_production_pacing", {}).get("latency_ms", {}).get("p99"),
         "throughput_ratio": b.get("ratio_worker_to_ceiling"),
         "items_per_entity": round(c["import_items"] / entities, 2) if entities else None,
         "bulk_minutes_at_80_per_min": round(c["casavi_calls"] * BULK_ENTITIES / entities / PRODUCTION_REQUESTS_PER_MINUTE,
@@ -625,7 +645,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", help="results file bench/results/<name>.json (default: a timestamp)")
     p.add_argument("--quick", action="store_true", help="small scale, short phases: a smoke run")
-    p.add_argument("--skip", default="", help="phases to skip, comma-separated: a,b,c,e")
+    p.add_argument("--skip", default="", help="phases to skip, comma-separated: a,b,c,e,p")
     p.add_argument("--rate", type=float, help="(a) changes per second (default 50)")
     p.add_argument("--duration", type=float, help="(a) seconds (default 60)")
     p.add_argument("--events", type=int, help="(b) recorded CDC events (default 200000)")
@@ -670,12 +690,14 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.monotonic()
     try:
         with bench.connect() as conn:
-            if "c" not in skip or "a" not in skip or "e" not in skip:
+            if {"a", "c", "e", "p"} - skip:
                 bench.phase_c(conn, report="c" not in skip)
             if "a" not in skip:
                 bench.phase_a(conn)
             if "e" not in skip:
                 bench.phase_e(conn)
+            if "p" not in skip:
+                bench.phase_p(conn)
             bench.stop_processes()
             if "b" not in skip:
                 bench.phase_b(conn)
