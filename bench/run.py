@@ -1,6 +1,6 @@
 """casavi bridge benchmark: one run against the real local stack.
 
-    python bench/run.py [--quick] [--name NAME] [--skip a,b,c,e,p] [--rate 50] [--duration 60]
+    python bench/run.py [--quick] [--name NAME] [--skip a,b,c,e,p,t] [--rate 50] [--duration 60]
                         [--events 200000] [--scale 1.0] [--stack-down]
 
 Figures (see bench/README.md):
@@ -10,6 +10,7 @@ Figures (see bench/README.md):
       a plain aiokafka consume + json.loads ceiling
   (c) casavi API calls per 1,000 entity changes during the bulk load of the demo company
   (d) peak RSS (VmHWM) of the worker process in (b) and (c)
+  (t) (a) with a tick and a full pass over every root requested a third into the changes
   (e) warm restart: kill -9 of the worker after (a), started again, one change -> casavi
   (p) (a) again with the simulator and the sink at casavi's production pacing (80/min)
 
@@ -30,6 +31,7 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -41,6 +43,7 @@ if str(ROOT) not in sys.path:  # ``python bench/run.py`` from anywhere
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
+from kafka import KafkaProducer  # noqa: E402
 
 from bench.erp import bulk_update_round, empty_erp, person_ids_by_no  # noqa: E402
 from bench.kafka_io import (  # noqa: E402
@@ -69,7 +72,7 @@ from streams.stack.kafka import bootstrap_servers  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 PRODUCTION_REQUESTS_PER_MINUTE = 80
-PHASES = ("a", "b", "c", "e", "p")
+PHASES = ("a", "b", "c", "e", "p", "t")
 
 
 @dataclass(frozen=True)
@@ -262,7 +265,8 @@ class Bench:
 
     # --- (a) latency ------------------------------------------------------------------
 
-    def phase_a(self, conn: psycopg.Connection[Any], key: str = "a_latency") -> None:
+    def phase_a(self, conn: psycopg.Connection[Any], key: str = "a_latency",
+                at_third: Callable[[], None] | None = None) -> None:
         cfg = self.config
         assert self.services is not None
         n = max(1, round(cfg.rate * cfg.duration_s))
@@ -285,6 +289,8 @@ class Bench:
                 time.sleep(delay)
             elif delay < -1.0 / cfg.rate:
                 behind += 1
+            if at_third is not None and i == n // 3:
+                at_third()
             ref = synced[i % len(synced)]
             phone = f"+49 30 9{salt:03d}{i:06d}"
             with conn.transaction():
@@ -333,6 +339,24 @@ class Bench:
             for index in received:
                 pending.pop(changes[index][1], None)
         return received
+
+    # --- (t) a pass over every root while changes stream --------------------------------------
+
+    def phase_t(self, conn: psycopg.Connection[Any]) -> None:
+        """(a) with a tick and a full sync (``resync``: every root projected and sent again, in
+        chunks between the live changes) requested a third into the changes."""
+        assert self.services is not None
+        topic = self.services.env["BRIDGE_KAFKA__TICKS_TOPIC"]
+
+        def request_pass() -> None:
+            producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            for kind in ("tick", "resync"):
+                producer.send(topic, key=kind.encode(), value=json.dumps({"kind": kind, "at": time.time()}).encode())
+            producer.flush()
+            producer.close()
+
+        say("(t) a tick and a full pass over every root while changes stream")
+        self.phase_a(conn, key="t_latency_during_pass", at_third=request_pass)
 
     # --- (p) latency at production pacing ---------------------------------------------------
 
@@ -569,8 +593,15 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "items_per_entity": round(c["import_items"] / entities, 2) if entities else None,
         "bulk_minutes_at_80_per_min": round(c["casavi_calls"] * BULK_ENTITIES / entities / PRODUCTION_REQUESTS_PER_MINUTE,
                                             1) if entities else None,
-        "tick_max_pause_ms": None,
+        "tick_max_pause_ms": _pause(a, results.get("t_latency_during_pass", {})),
     }
+
+
+def _pause(steady: dict[str, Any], during: dict[str, Any]) -> float | None:
+    """How much longer a change waited while a pass ran than it waits in steady state: the
+    largest latency of (t) minus the median of (a)."""
+    worst, median = during.get("latency_ms", {}).get("max"), steady.get("latency_ms", {}).get("p50")
+    return None if worst is None or median is None else round(max(worst - median, 0.0), 1)
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -645,7 +676,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", help="results file bench/results/<name>.json (default: a timestamp)")
     p.add_argument("--quick", action="store_true", help="small scale, short phases: a smoke run")
-    p.add_argument("--skip", default="", help="phases to skip, comma-separated: a,b,c,e,p")
+    p.add_argument("--skip", default="", help="phases to skip, comma-separated: a,b,c,e,p,t")
     p.add_argument("--rate", type=float, help="(a) changes per second (default 50)")
     p.add_argument("--duration", type=float, help="(a) seconds (default 60)")
     p.add_argument("--events", type=int, help="(b) recorded CDC events (default 200000)")
@@ -690,10 +721,12 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.monotonic()
     try:
         with bench.connect() as conn:
-            if {"a", "c", "e", "p"} - skip:
+            if {"a", "c", "e", "p", "t"} - skip:
                 bench.phase_c(conn, report="c" not in skip)
             if "a" not in skip:
                 bench.phase_a(conn)
+            if "t" not in skip:
+                bench.phase_t(conn)
             if "e" not in skip:
                 bench.phase_e(conn)
             if "p" not in skip:
