@@ -655,6 +655,13 @@ def table_rows(results: dict[str, Any], config: Config) -> list[tuple[str, str]]
                            ("worker_c_bulk_load", "(d) worker peak RSS during (c)")):
             if key in d:
                 rows.append((label, _fmt(d[key], "MiB")))
+    for key, label in (("t_latency_during_pass", "(t) COMMIT -> casavi during a full pass"),
+                       ("p_latency_production_pacing", "(p) COMMIT -> casavi at 80 requests/min")):
+        lat = results.get(key)
+        if lat:
+            ms = lat["latency_ms"]
+            rows.append((label, f"p50 {_fmt(ms['p50'], 'ms')}, p99 {_fmt(ms['p99'], 'ms')}, max {_fmt(ms['max'], 'ms')}"
+                               f" ({lat['matched']}/{lat['changes']} matched)"))
     e = results.get("e_warm_restart")
     if e:
         rows.append(("(e) kill -9 of the worker -> a new change in casavi", _fmt(e["first_change_in_casavi_s"], "s")))
