@@ -70,7 +70,8 @@ class ReceiptOutcome:
     ignored: int = 0  # of another system, or about a command since superseded
 
 
-MetaWrite = tuple[str, str]
+MetaWrite = tuple[str, str]  # key of the worker's meta table, value
+PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projected
 DAY, CONFIG = "day", "config"  # keys of the worker's meta table
 PASS_CHUNK = 2000  # roots of a queued pass projected per batch
 
@@ -79,9 +80,6 @@ def config_fingerprint(config: SyncSettings) -> str:
     """What the projection depends on besides the ERP rows and the day."""
     settings = config.model_dump(mode="json", exclude={"today"})
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-
-
-PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projected
 
 
 @dataclass
