@@ -166,7 +166,7 @@ class WorkerSettings(BaseModel):
     backlog_events: int = Field(
         default=5000, ge=0, description="records waiting behind a batch from which the worker is behind (a bulk "
                                         "load, a catch-up): it then defers projecting until it has caught up")
-    max_deferred_roots: int = Field(default=50_000, gt=0, description="deferred roots projected at the latest")
+    max_deferred_roots: int = Field(default=1_000_000, gt=0, description="deferred roots projected at the latest")
     max_defer_s: float = Field(default=10.0, ge=0, description="seconds a deferred root waits at most")
     session_timeout_s: float = Field(
         default=10.0, ge=6.0, le=300.0,

@@ -182,8 +182,13 @@ def _opt_int(block: Mapping[str, Any], field: str, where: str = "source") -> int
     _bad(f"{where}.{field} is not an integer")
 
 
+# ``source.snapshot`` values of an event after which the snapshot goes on ("last" ends it)
+SNAPSHOT_GOES_ON = frozenset({"true", "first", "first_in_data_collection", "last_in_data_collection", "incremental"})
+
+
 def _position(source: dict[str, Any], payload: dict[str, Any]) -> SourcePosition:
     connector = source.get("connector")
+    snapshot = source.get("snapshot") in SNAPSHOT_GOES_ON
     ts_ms = _opt_int(source, "ts_ms")
     if ts_ms is None:
         ts_ms = _opt_int(payload, "ts_ms", "payload")
@@ -196,11 +201,14 @@ def _position(source: dict[str, Any], payload: dict[str, Any]) -> SourcePosition
             event_serial_no=_opt_int(source, "event_serial_no"),
             lsn=None,
             ts_ms=ts_ms,
+            snapshot=snapshot,
+            tx=_opt_str(source, "commit_lsn"),
         )
     if connector == "postgresql" or (connector is None and "lsn" in source):
         return _construct(
             SourcePosition, connector="postgresql", commit_lsn=None, change_lsn=None, event_serial_no=None,
-            lsn=_opt_int(source, "lsn"), ts_ms=ts_ms,
+            lsn=_opt_int(source, "lsn"), ts_ms=ts_ms, snapshot=snapshot,
+            tx=None if (tx_id := _opt_int(source, "txId")) is None else str(tx_id),
         )
     _bad("unsupported connector (expected sqlserver or postgresql)")
 

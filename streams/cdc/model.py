@@ -49,6 +49,11 @@ class SourcePosition(BaseModel):
     event_serial_no: int | None = None
     lsn: int | None = None
     ts_ms: int | None = None
+    # read by a snapshot that goes on after this event (Debezium's ``source.snapshot``:
+    # true, first, first_in_data_collection, last_in_data_collection, incremental)
+    snapshot: bool = False
+    # the source transaction: PostgreSQL ``txId``, SQL Server ``commit_lsn``
+    tx: str | None = None
 
     @property
     def known(self) -> bool:

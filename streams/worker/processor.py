@@ -53,6 +53,8 @@ class FoldResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     newest_source_ts_ms: int | None = None
     replayed: int = 0  # changes older than what the state already holds: skipped
+    # changes of a snapshot that goes on, or many of one source transaction: a bulk load
+    bulk: bool = False
 
 
 # The content hash of an emitted entry casavi did not apply: never equal to a real hash, so
@@ -74,6 +76,7 @@ MetaWrite = tuple[str, str]  # key of the worker's meta table, value
 PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projected
 DAY, CONFIG = "day", "config"  # keys of the worker's meta table
 PASS_CHUNK = 2000  # roots of a queued pass projected per batch
+BULK_TX_CHANGES = 1000  # changes of one source transaction in a batch that make it a bulk load
 
 
 def config_fingerprint(config: SyncSettings) -> str:
@@ -91,7 +94,7 @@ class PassChunk:
 
 class Processor:
     def __init__(self, config: SyncSettings, system: str = "test", pass_chunk: int = PASS_CHUNK,
-                 max_pending: int = 50_000, max_defer_s: float = 10.0) -> None:
+                 max_pending: int = 1_000_000, max_defer_s: float = 10.0) -> None:
         self.config = config
         self.system = system  # the casavi system the emitted table is about (R22)
         self.fingerprint = config_fingerprint(config)
@@ -182,7 +185,9 @@ class Processor:
     def fold(self, changes: Iterable[RowChange]) -> FoldResult:
         """Fold changes in order. A change not newer than the one that last wrote its row is a
         replay and is skipped; a row that breaks the schema is dead-lettered, not folded."""
+        changes = list(changes)
         result = FoldResult()
+        result.bulk = is_bulk(changes)
         for change in changes:
             key = row_key(change.table, change.key)
             position = change.position.sort_key if change.position.known else None
@@ -272,12 +277,15 @@ class Processor:
             self._pending_since = now if now is not None else time.monotonic()
         return writes
 
-    def due_pending(self, behind: bool, now: float | None = None) -> bool:
-        """Whether the deferred roots are to be projected now."""
+    def due_pending(self, behind: bool, now: float | None = None, bulk: bool = False) -> bool:
+        """Whether the deferred roots are to be projected now: caught up, too many, waited too
+        long. During a bulk load (``bulk``) only too many: its rows keep coming until it ends."""
         if not self.pending:
             return False
-        if not behind or len(self.pending) >= self.max_pending:
+        if not (behind or bulk) or len(self.pending) >= self.max_pending:
             return True
+        if bulk:
+            return False
         waited = (now if now is not None else time.monotonic()) - (self._pending_since or 0.0)
         return waited >= self.max_defer_s
 
@@ -437,6 +445,21 @@ class Processor:
             entry = self.emitted.entries.get(slot)
             writes.append((slot, None if entry is None else entry.to_dict()))
         return writes
+
+
+def is_bulk(changes: Sequence[RowChange]) -> bool:
+    """Whether the changes come from a bulk load: a snapshot that goes on, or a large
+    transaction (``BULK_TX_CHANGES`` of its changes in one batch)."""
+    per_tx: dict[str, int] = {}
+    for change in changes:
+        position = change.position
+        if position.snapshot:
+            return True
+        if position.tx is not None:
+            count = per_tx[position.tx] = per_tx.get(position.tx, 0) + 1
+            if count >= BULK_TX_CHANGES:
+                return True
+    return False
 
 
 def _fold_letter(change: RowChange, reason: str, code: str) -> DeadLetter:

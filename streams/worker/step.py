@@ -72,7 +72,8 @@ class BatchStep:
 
     def run(self, records: Sequence[Record], behind: bool = False, now: float | None = None) -> BatchOutcome:
         """One batch; ``behind``: more records wait in the source topics than one batch holds
-        (a backlog), so the roots the changes touch are deferred (``Processor.defer``)."""
+        (a backlog). Behind, or in a bulk load (a snapshot, a large transaction), the roots the
+        changes touch are deferred (``Processor.defer``) and projected once it has passed."""
         processor = self.processor
         out = BatchOutcome(records=len(records))
         changes: list[RowChange] = []
@@ -102,10 +103,10 @@ class BatchStep:
         out.row_writes = step.row_writes
         out.dead_letters.extend(step.dead_letters)
         roots = step.roots
-        if behind:
+        if behind or step.bulk:
             out.deferred = processor.defer(roots, now)
             roots = set()
-        if processor.due_pending(behind, now):
+        if processor.due_pending(behind, now, bulk=step.bulk):
             flushed, out.projected_pending = processor.take_pending()
             roots = roots | flushed
         if receipts:

@@ -93,3 +93,46 @@ def test_the_batch_step_defers_while_behind_and_a_restart_keeps_what_waits() -> 
     nudge = step_of(restarted).run([Record("ticks", 0, 0, b"pass", b'{"kind": "pass"}')], behind=False)
     assert sorted(nudge.projected_pending) == sorted((key, False) for key, _ in first.deferred)
     assert not restarted.pending and nudge.more_queued == restarted.queued
+
+
+def test_debezium_marks_snapshot_reads_and_transactions() -> None:
+    """``source.snapshot`` and ``source.txId`` as Debezium 3.6.1's PostgreSQL connector sends
+    them (the captured fixtures): a snapshot read that is not its last goes on."""
+    source = SourceSettings()
+    decoder = Decoder(mapping_of(source), source.unavailable_value_placeholder)
+    positions = {}
+    for name in ("person_read.json", "person_update.json"):
+        r = record(name, 0)
+        change = decoder.decode(r.topic, r.partition, r.offset, r.key, r.value)
+        positions[name] = change.position  # type: ignore[union-attr]
+    doc = json.loads((FIXTURES / "person_read.json").read_text())
+    assert positions["person_read.json"].snapshot is (doc["value"]["payload"]["source"]["snapshot"] != "last")
+    assert positions["person_update.json"].snapshot is False
+    assert positions["person_update.json"].tx is not None
+
+
+def test_a_snapshot_or_a_large_transaction_is_deferred_until_it_has_passed() -> None:
+    from streams.cdc.model import RowChange, SourcePosition
+    from streams.worker.processor import BULK_TX_CHANGES, is_bulk
+
+    changes = random_dataset(6, properties=3, units_per_property=3, today=TODAY).changes()
+
+    def with_position(cs: list[RowChange], **kw: Any) -> list[RowChange]:
+        return [c.model_copy(update={"position": SourcePosition(connector="postgresql", lsn=i + 1, **kw)})
+                for i, c in enumerate(cs)]
+
+    assert is_bulk(with_position(changes[:1], snapshot=True))
+    assert not is_bulk(with_position(changes[:BULK_TX_CHANGES - 1], tx="7"))
+    big = with_position((changes * (BULK_TX_CHANGES // len(changes) + 1))[:BULK_TX_CHANGES], tx="7")
+    assert is_bulk(big)
+    proc = Processor(SyncSettings(today=TODAY), max_defer_s=0.0)
+    proc.finish_loading()
+    step = BatchStep(proc, Decoder(mapping_of(SourceSettings()), "x"), {}, control_topic="ticks",
+                     receipts_topic="receipts", max_command_bytes=1_000_000)
+    fold = proc.fold(with_position(changes, snapshot=True))
+    assert fold.bulk
+    # inside the bulk load even max_defer_s (0 here) does not flush; the first batch after it does
+    assert proc.defer(fold.roots, now=0.0) and not proc.due_pending(False, now=100.0, bulk=True)
+    out = step.run([Record("ticks", 0, 0, b"pass", b'{"kind": "pass"}')])
+    assert out.projected_pending and {c.slot for c, _ in out.commands} >= {
+        k for k in project_all(proc.state, proc.config, TODAY)}
