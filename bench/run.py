@@ -343,14 +343,15 @@ class Bench:
     # --- (t) a pass over every root while changes stream --------------------------------------
 
     def phase_t(self, conn: psycopg.Connection[Any]) -> None:
-        """(a) with a tick and a full sync (``resync``: every root projected and sent again, in
-        chunks between the live changes) requested a third into the changes."""
+        """(a) with a tick and a pass over every root (``reproject``: every root projected again
+        in chunks between the live changes; only what differs is sent) requested a third into
+        the changes."""
         assert self.services is not None
         topic = self.services.env["BRIDGE_KAFKA__TICKS_TOPIC"]
 
         def request_pass() -> None:
             producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
-            for kind in ("tick", "resync"):
+            for kind in ("tick", "reproject"):
                 producer.send(topic, key=kind.encode(), value=json.dumps({"kind": kind, "at": time.time()}).encode())
             producer.flush()
             producer.close()

@@ -25,6 +25,7 @@ class Control:
 
     tick: bool = False
     resync: bool = False
+    reproject: bool = False
     slots: list[str] = field(default_factory=list)
     unreadable: int = 0
 
@@ -42,6 +43,8 @@ class Control:
             self.tick = True
         elif kind == "resync":
             self.resync = True
+        elif kind == "reproject":
+            self.reproject = True
         elif kind == "pass":
             pass
         elif kind == "redrive" and isinstance(doc.get("slots"), list):

@@ -121,6 +121,8 @@ class BatchStep:
                      len(control.slots), len(redriven), unknown)
         if control.resync:
             processor.queue_all(force=True)
+        if control.reproject:
+            processor.queue_all()
         if control.tick:
             due = processor.tick()
             log.info("tick: %d roots due, %d roots queued", due, processor.queued)

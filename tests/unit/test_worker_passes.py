@@ -232,3 +232,16 @@ def test_a_failed_batch_goes_to_the_dlq_by_position_and_queues_every_root() -> N
     letters = step_of(proc).failed(records)
     assert [(x.stage, x.topic, x.offset) for x in letters] == [("fold", "erp.erp.unit", 41), ("fold", "ticks", 9)]
     assert proc.queued == len(proc.known_roots())
+
+
+def test_a_reproject_record_checks_every_root_and_sends_only_what_differs() -> None:
+    proc = ended_company(date(2027, 9, 30))
+    proc.pass_chunk = 2
+    step = step_of(proc)
+    proc.state.persons[(1,)] = proc.state.persons[(1,)].model_copy(update={"phone": "+49 30 999"})
+    out = step.run([Record("ticks", 0, 0, b"reproject", b'{"kind": "reproject"}')])
+    sent = {c.slot for c, _ in out.commands}
+    while out.more_queued:
+        out = step.run([Record("ticks", 0, 1, b"pass", b'{"kind": "pass"}')])
+        sent |= {c.slot for c, _ in out.commands}
+    assert sent == {TENANT}  # the one root whose projection differs from what casavi holds
