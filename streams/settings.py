@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from streams.casavi.models import StaffRole
+
 Separator = Literal["-", "_", ".", "/", "|"]
 
 
@@ -133,27 +135,51 @@ class CasaviSettings(BaseModel):
         return self.production if self.system == "production" else self.test
 
 
+PROPERTY_MANDANT_MARK = ":"  # "<mandant_no>:<property_no>" in the property selection (R01)
+
+
 class SyncSettings(BaseModel):
-    """What is synced (R01–R10): the projection's configuration."""
+    """What is synced (R01–R12): the projection's configuration."""
 
     mandanten: list[int] | None = Field(default=None, description="Mandanten numbers; unset = all (R02)")
     properties: list[str] | None = Field(
-        default=None, description="released property numbers; unset = all properties of the Mandanten (R01)"
+        default=None,
+        description="released properties as <mandant_no>:<property_no> (or a bare property number: that number in "
+                    "every selected Mandant); unset = all properties of the Mandanten (R01)",
     )
     id_separator: Separator = "-"
     portal_days_before_start: int = Field(default=0, ge=0)
     delete_after_days: int = Field(default=30, ge=0)
+    person_types: list[str] | None = Field(
+        default=None, description="enabled person type codes; unset = every type, persons without a type included (R06)"
+    )
+    owner_licence: bool = Field(default=False, description="licence Objekteigentümer: owners and OWNER contracts (R10)")
+    caretaker_licence: bool = Field(default=False, description="licence Hausmeister: caretakers (R10)")
+    staff_role: StaffRole = Field(default="MANAGER", description="the casavi role of synced staff members (R12)")
     today: date | None = Field(default=None, description="fixed date for dry runs and tests; unset = today")
 
-    @field_validator("mandanten", "properties", mode="before")
+    @field_validator("mandanten", "properties", "person_types", mode="before")
     @classmethod
     def _split(cls, v: object, info: ValidationInfo) -> object:
         if isinstance(v, (int, float)):  # a single number given as an environment variable
-            return [str(v) if info.field_name == "properties" else v]
+            return [v] if info.field_name == "mandanten" else [str(v)]
         if isinstance(v, str):
             items = [p.strip() for p in v.split(",") if p.strip()]
             return items or None
         return v
+
+    @field_validator("properties")
+    @classmethod
+    def _qualified(cls, v: list[str] | None) -> list[str] | None:
+        for entry in v or ():
+            mandant, mark, number = entry.rpartition(PROPERTY_MANDANT_MARK)
+            if mark and (not mandant.strip().isdigit() or not number.strip()):
+                raise ValueError(f"property selection entry {entry!r}: expected <mandant_no>:<property_no>")
+        return v
+
+    def fingerprint(self) -> str:
+        """Everything that decides the projection except the day: equal fingerprints, equal projection."""
+        return self.model_dump_json(exclude={"today"})
 
 
 class WorkerSettings(BaseModel):

@@ -60,9 +60,12 @@ NESTED_LISTS: dict[EntityType, tuple[str, EntityType] | None] = {
     "property": ("units", "unit"),
     "unit": ("contracts", "contract"),
     "contract": None,
+    "staff": None,
+    "responsibility": None,
 }
 # Depth in the referential order: what must exist before an entity may be created.
-LEVEL: dict[EntityType, int] = {"contact": 0, "property": 0, "unit": 1, "contract": 2}
+LEVEL: dict[EntityType, int] = {"contact": 0, "property": 0, "staff": 0, "unit": 1, "responsibility": 1,
+                                "contract": 2}
 
 
 def delete_item(reference_id: str) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-EntityType = Literal["contact", "property", "unit", "contract"]
+EntityType = Literal["contact", "property", "unit", "contract", "staff", "responsibility"]
 UnitPurpose = Literal["RESIDENTIAL", "COMMERCIAL", "PARKING", "OTHER"]
 ContractType = Literal["TENANT", "OWNER"]
 PartyRole = Literal["MAIN", "CO_TENANT", "RESIDENT", "PARTNER"]
+StaffRole = Literal["MANAGER", "ADMIN", "EDITOR"]
 
 
 class CasaviModel(BaseModel):
@@ -108,13 +109,38 @@ class Contract(CasaviModel):
     deposit: str | None
 
 
-CasaviDocument = Contact | Property | Unit | Contract
+class Staff(CasaviModel):
+    """A staff member (``POST /staff``; API text: id, firstName, lastName, email, role)."""
+
+    id: str
+    first_name: str
+    last_name: str
+    email: str | None
+    role: StaffRole
+
+
+class Responsibility(CasaviModel):
+    """A staff member's part in a property: an item of the import's ``responsibilities``. The
+    API text names the list but not its fields; these are the bridge's assumption
+    (``import_contract``, rule 10): user rights on the property, responsible or not, and the
+    property's team the staff member belongs to."""
+
+    id: str
+    property_id: str
+    staff_id: str
+    responsible: bool
+    team: str | None
+
+
+CasaviDocument = Contact | Property | Unit | Contract | Staff | Responsibility
 
 DOCUMENT_TYPES: dict[EntityType, type[CasaviModel]] = {
     "contact": Contact,
     "property": Property,
     "unit": Unit,
     "contract": Contract,
+    "staff": Staff,
+    "responsibility": Responsibility,
 }
 
 

@@ -169,6 +169,22 @@ class PersonRow(ErpRow):
         return bool(self.email and self.email.strip())
 
     @property
+    def email_address(self) -> str | None:
+        """The e-mail address as casavi gets it: without surrounding blanks; blank = none."""
+        return self.email.strip() if self.has_email else None  # type: ignore[union-attr]
+
+    @property
+    def email_key(self) -> str | None:
+        """What makes two addresses the same portal login (R08): case and blanks do not count."""
+        address = self.email_address
+        return address.lower() if address else None
+
+    @property
+    def type_key(self) -> str:
+        """The person type code; ``""`` for a person without a type (so it can be indexed)."""
+        return self.person_type_code or ""
+
+    @property
     def is_anonymized(self) -> bool:
         return self.anonymized_at is not None
 
@@ -203,7 +219,7 @@ class ContractPartyRow(ErpRow):
     role: PartyRoleCode
 
 
-# --- tables outside the master-data slice: typed, stored, not yet projected ---------------
+# --- owners, caretakers, staff (R10, R12) ------------------------------------------------
 
 class PropertyOwnerRow(ErpRow):
     table: ClassVar[str] = "property_owner"
@@ -258,6 +274,8 @@ class PropertyUserRow(ErpRow):
     user_id: int
     is_responsible: bool | None = None
 
+
+# --- tables outside the projection so far: typed and stored ---------------------------------
 
 class DocumentTypeRow(ErpRow):
     table: ClassVar[str] = "document_type"

@@ -26,9 +26,9 @@ from datetime import date
 from streams.casavi.import_contract import LEVEL
 from streams.commands.model import CasaviCommand
 from streams.projection.model import Desired, EmittedEntry
-from streams.projection.project import Config, project_root
+from streams.projection.project import Config, project_with, with_email_peers
 from streams.projection.roots import Root, root_sort_key
-from streams.projection.rules import GONE
+from streams.projection.rules import GONE, Rules
 from streams.projection.state import ErpState
 
 UPSERT_NEW = "upsert new"
@@ -157,15 +157,17 @@ def plan(
     force: bool = False,
     errors: list[tuple[Root, BaseException]] | None = None,
 ) -> list[CasaviCommand]:
-    """Project every root, diff it against ``emitted`` and return the commands in emit
-    order. With ``record`` the table is updated as if the commands were emitted; with
-    ``force`` every desired slot is sent, whatever was emitted before. With ``errors``, a
-    root whose projection raises is left out (nothing recorded) and reported there."""
+    """Project every root (and the persons sharing an e-mail address with a person among
+    them, R08), diff it against ``emitted`` and return the commands in emit order. With
+    ``record`` the table is updated as if the commands were emitted; with ``force`` every
+    desired slot is sent, whatever was emitted before. With ``errors``, a root whose
+    projection raises is left out (nothing recorded) and reported there."""
     per_root: list[tuple[Root, list[CasaviCommand]]] = []
-    for root in sorted(roots, key=root_sort_key):
+    rules = Rules(state, config, today)
+    for root in sorted(with_email_peers(state, roots), key=root_sort_key):
         excluded: dict[str, str] = {}
         try:
-            out = project_root(state, root, config, today, excluded=excluded)
+            out = project_with(rules, root, excluded)
             cmds = diff(out, emitted.entries, emitted.owned(root), reasons=excluded, root=root.key, force=force)
         except Exception as exc:  # noqa: BLE001 - one root, not the plan
             if errors is None:

@@ -11,10 +11,12 @@ address    ``<property id><sep>B<building_id>``                ``1-1000-B17``
 unit       ``<property id><sep><unit_no>``                     ``1-1000-0001``
 contract   ``<unit id><sep><contract_no>``                     ``1-1000-0001-01``
 contact    ``<person_no>`` as it is                            ``P000123``
+staff      ``<user_no>`` as it is                              ``MKS``
+responsib. ``<property id><sep>S<user_no>``                    ``1-1000-SMKS``
 =========  ==================================================  ==============
 
 The ERP numbers are assumed unique in their scope (property number per Mandant, unit
-number per property, contract number per unit, person number overall); the reference
+number per property, contract number per unit, person and user number overall); the reference
 schema's customer mapping has to keep that.
 """
 
@@ -39,3 +41,11 @@ def contract_ref(unit_id_ref: str, contract_no: str, sep: str) -> str:
 
 def contact_ref(person_no: str) -> str:
     return person_no
+
+
+def staff_ref(user_no: str) -> str:
+    return user_no
+
+
+def responsibility_ref(property_id_ref: str, user_no: str, sep: str) -> str:
+    return f"{property_id_ref}{sep}S{user_no}"

@@ -19,7 +19,7 @@ from streams.erp.rows import ContractRow, PersonRow
 from streams.projection import ids
 from streams.projection.due import roots_due_in
 from streams.projection.model import Desired, slot_key
-from streams.projection.roots import PersonRoot, PropertyRoot, Root, UnitRoot
+from streams.projection.roots import PersonRoot, PropertyRoot, Root, StaffRoot, UnitRoot
 from streams.projection.rules import GONE, ProjectionConfig, Rules
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
@@ -45,7 +45,7 @@ def project_root(
     When ``excluded`` is given, it receives ``{slot key: reason}`` for entities of this
     root that exist in the ERP but are not synced (the reasons for deletes).
     """
-    return _project(Rules(state, config, today), root, excluded)
+    return project_with(Rules(state, config, today), root, excluded)
 
 
 def project_roots(
@@ -55,14 +55,24 @@ def project_roots(
     today: date,
 ) -> dict[Root, dict[str, Desired]]:
     rules = Rules(state, config, today)
-    return {r: _project(rules, r, None) for r in roots}
+    return {r: project_with(rules, r, None) for r in roots}
 
 
 def all_roots(state: ErpState) -> set[Root]:
     roots: set[Root] = {PropertyRoot(p.property_id) for p in state.properties.values()}
     roots.update(UnitRoot(u.unit_id) for u in state.units.values())
     roots.update(PersonRoot(p.person_id) for p in state.persons.values())
+    roots.update(StaffRoot(u.user_id) for u in state.staff_users.values())
     return roots
+
+
+def with_email_peers(state: ErpState, roots: Iterable[Root]) -> set[Root]:
+    """``roots`` and, for every person among them, the persons sharing their e-mail address:
+    whether a person is synced decides which of them carries the address (R08)."""
+    out = set(roots)
+    for root in [r for r in out if isinstance(r, PersonRoot)]:
+        out.update(PersonRoot(pid) for pid in state.email_peers(root.person_id))
+    return out
 
 
 def project_all(state: ErpState, config: Config, today: date) -> dict[str, Desired]:
@@ -70,7 +80,7 @@ def project_all(state: ErpState, config: Config, today: date) -> dict[str, Desir
     rules = Rules(state, config, today)
     out: dict[str, Desired] = {}
     for root in all_roots(state):
-        out.update(_project(rules, root, None))
+        out.update(project_with(rules, root, None))
     return out
 
 
@@ -87,11 +97,14 @@ def roots_due(state: ErpState, config: Config, since: date, today: date) -> set[
 
 # --- per root --------------------------------------------------------------------------
 
-def _project(rules: Rules, root: Root, excluded: dict[str, str] | None) -> dict[str, Desired]:
+def project_with(rules: Rules, root: Root, excluded: dict[str, str] | None = None) -> dict[str, Desired]:
+    """``project_root`` with rules made once for many roots (one state, configuration, day)."""
     if isinstance(root, UnitRoot):
         return _project_unit(rules, root.unit_id, excluded)
     if isinstance(root, PersonRoot):
         return _project_person(rules, root.person_id, excluded)
+    if isinstance(root, StaffRoot):
+        return _project_staff(rules, root.user_id, excluded)
     return _project_property(rules, root.property_id, excluded)
 
 
@@ -104,8 +117,28 @@ def _project_property(rules: Rules, property_id: int, excluded: dict[str, str] |
     if reason is not None:
         if excluded is not None:
             excluded[slot_key("property", ref)] = reason
+            for rid, _ in rules.responsibilities(p, ref):
+                excluded[slot_key("responsibility", rid)] = reason
         return {}
     d = Desired("property", ref, (), rules.property_document(p, ref))
+    out = {d.key: d}
+    for rid, doc in rules.responsibilities(p, ref, excluded):
+        r = Desired("responsibility", rid, (ref,), doc)
+        out[r.key] = r
+    return out
+
+
+def _project_staff(rules: Rules, user_id: int, excluded: dict[str, str] | None) -> dict[str, Desired]:
+    u = rules.state.staff_user(user_id)
+    if u is None or not u.user_no or not u.user_no.strip():
+        return {}
+    ref = ids.staff_ref(u.user_no.strip())
+    reason = rules.staff_reason(u)
+    if reason is not None:
+        if excluded is not None:
+            excluded[slot_key("staff", ref)] = reason
+        return {}
+    d = Desired("staff", ref, (), rules.staff_document(u))
     return {d.key: d}
 
 
@@ -180,5 +213,7 @@ __all__ = [
     "project_all",
     "project_root",
     "project_roots",
+    "project_with",
     "roots_due",
+    "with_email_peers",
 ]

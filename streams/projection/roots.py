@@ -4,11 +4,12 @@ A root names a small group of casavi entities that are always projected together
 
 * ``PropertyRoot(property_id)`` — the casavi property with its addresses (buildings);
 * ``UnitRoot(unit_id)`` — the casavi unit and its contracts;
-* ``PersonRoot(person_id)`` — the casavi contact.
+* ``PersonRoot(person_id)`` — the casavi contact;
+* ``StaffRoot(user_id)`` — the casavi staff member.
 
 Every casavi entity belongs to exactly one root, so "what this root emitted last time"
 is well defined and the diff can delete what a root no longer produces (R13).
-``root.key`` is the root's stable string form (``P:12``, ``U:34``, ``C:56``), kept in
+``root.key`` is the root's stable string form (``P:12``, ``U:34``, ``C:56``, ``S:7``), kept in
 the last-emitted table; ``parse_root_key`` reverses it.
 """
 
@@ -44,7 +45,16 @@ class PersonRoot:
         return f"C:{self.person_id}"
 
 
-Root = PropertyRoot | UnitRoot | PersonRoot
+@dataclass(frozen=True, slots=True)
+class StaffRoot:
+    user_id: int
+
+    @property
+    def key(self) -> str:
+        return f"S:{self.user_id}"
+
+
+Root = PropertyRoot | UnitRoot | PersonRoot | StaffRoot
 
 
 def parse_root_key(key: str) -> Root:
@@ -59,13 +69,17 @@ def parse_root_key(key: str) -> Root:
         return UnitRoot(n)
     if kind == "C":
         return PersonRoot(n)
+    if kind == "S":
+        return StaffRoot(n)
     raise ValueError(f"not a root key: {key!r}")
 
 
 def root_sort_key(root: Root) -> tuple[int, int]:
-    """A deterministic order over roots (properties, persons, units)."""
+    """A deterministic order over roots (properties, staff, persons, units)."""
     if isinstance(root, PropertyRoot):
         return (0, root.property_id)
+    if isinstance(root, StaffRoot):
+        return (1, root.user_id)
     if isinstance(root, PersonRoot):
-        return (1, root.person_id)
-    return (2, root.unit_id)
+        return (2, root.person_id)
+    return (3, root.unit_id)

@@ -6,19 +6,26 @@ end up on delete commands and in logs.
 
 Decisions (see ``docs/projection.md``):
 
-* A property is synced when its Mandant row exists and is selected (R02), its number
-  is selected (R01; unset selection = all) and ``management_end`` is not before
-  ``today`` (the end day itself still counts). ``management_start`` does not matter.
+* A property is synced when its Mandant row exists and is selected (R02), it is in the
+  property selection (R01: ``<mandant>:<number>``, or a bare number in every selected
+  Mandant; unset = all) and ``management_end`` is not before ``today`` (the end day itself
+  still counts). ``management_start`` does not matter.
 * A unit is synced when its property is synced, it is not phantom (R04) and
   ``valid_to`` is not before ``today`` (a unit end is a delete, R13/R14).
-* A contract is synced when its unit is synced, it is valid under R09
-  (``start_date - portal_days_before_start <= today <= end_date + delete_after_days``,
-  open ends open), its main party row exists and is not anonymized (R11), and — for a
-  TENANT contract — the main party has an e-mail address (R07). The contract's own
-  ``property_id`` is informational: the unit decides the property.
-* A person is synced when they exist, are not anonymized (R11) and are the main
-  party or a contract party of at least one synced contract (R05). The person type
-  does not matter yet (R06 is a later slice: every type is enabled).
+* A contract is synced when its unit is synced, an OWNER contract only with the owner
+  licence (R10), it is valid under R09 (``start_date - portal_days_before_start <= today
+  <= end_date + delete_after_days``, open ends open), its main party row exists, is not
+  anonymized (R11), is of an enabled person type (R06) and — for a TENANT contract — has
+  an e-mail address (R07). The contract's own ``property_id`` is informational.
+* A contract names its main party and each party that is not anonymized, of an enabled
+  type and — for a co-tenant or partner of a TENANT contract — has an e-mail (R07;
+  residents need none).
+* A person is synced when they exist, are not anonymized (R11), are of an enabled type
+  (R06) and are named by a synced contract (R05), or own (owner licence) or take care of
+  (caretaker licence) a synced property (R10). Of the synced persons sharing an e-mail
+  address, only the one with the lowest person number carries it (R08).
+* A staff user is synced unless inactive or without a user number (R12); a property's
+  responsibilities name the synced staff users with rights on it or in its team.
 """
 
 from __future__ import annotations
@@ -28,11 +35,21 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from streams.casavi.models import Address, BankAccount, Contact, Contract, ContractParty, Property, Unit
-from streams.erp.rows import BuildingRow, ContractRow, PersonRow, PropertyRow, UnitRow
+from streams.casavi.models import (
+    Address,
+    BankAccount,
+    Contact,
+    Contract,
+    ContractParty,
+    Property,
+    Responsibility,
+    Staff,
+    Unit,
+)
+from streams.erp.rows import BuildingRow, ContractRow, PersonRow, PropertyRow, StaffUserRow, UnitRow
 from streams.projection import ids
 from streams.projection.state import ErpState
-from streams.settings import SyncSettings
+from streams.settings import PROPERTY_MANDANT_MARK, SyncSettings
 
 # --- reasons ---------------------------------------------------------------------------
 
@@ -48,12 +65,35 @@ UNIT_NOT_SYNCED = "R13 unit not synced"
 UNIT_UNKNOWN = "R13 unit missing"
 CONTRACT_NOT_STARTED = "R09 contract not yet valid"
 CONTRACT_ENDED = "R09 contract ended"
+OWNER_LICENCE_OFF = "R10 owner licence off"
+CARETAKER_LICENCE_OFF = "R10 caretaker licence off"
 MAIN_PARTY_UNKNOWN = "R05 main party missing"
 MAIN_PARTY_ANONYMIZED = "R11 main party anonymized"
+MAIN_PARTY_TYPE_DISABLED = "R06 main party's person type not enabled"
 TENANT_WITHOUT_EMAIL = "R07 tenant without e-mail"
 PERSON_ANONYMIZED = "R11 person anonymized"
+PERSON_TYPE_DISABLED = "R06 person type not enabled"
 NO_VALID_CONTRACT = "R05 no synced valid contract"
+STAFF_INACTIVE = "R12 staff user inactive"
+STAFF_WITHOUT_NUMBER = "R12 staff user without number"
+STAFF_WITHOUT_NAME = "R12 staff user without first or last name"
+NOT_RESPONSIBLE = "R12 no rights on the property"
 GONE = "R13 no longer in projection"
+
+# Parties of a TENANT contract who are tenants themselves and so need an e-mail (R07); a
+# RESIDENT (Mitbewohner) lives there without being a party to the lease.
+TENANT_PARTY_ROLES = frozenset({"CO_TENANT", "PARTNER"})
+
+PropertySelection = frozenset[tuple[int | None, str]]
+
+
+def property_selection(entries: list[str]) -> PropertySelection:
+    """``"7:1000"`` -> ``(7, "1000")``; a bare ``"1000"`` -> ``(None, "1000")`` (any Mandant)."""
+    out: set[tuple[int | None, str]] = set()
+    for entry in entries:
+        mandant, mark, number = str(entry).rpartition(PROPERTY_MANDANT_MARK)
+        out.add((int(mandant), number.strip()) if mark else (None, number.strip()))
+    return frozenset(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,34 +101,40 @@ class ProjectionConfig:
     """``SyncSettings`` prepared for fast lookups (sets instead of lists)."""
 
     mandanten: frozenset[int] | None
-    properties: frozenset[str] | None
+    properties: PropertySelection | None
     sep: str
     portal_days_before_start: int
     delete_after_days: int
+    person_types: frozenset[str] | None
+    owner_licence: bool
+    caretaker_licence: bool
+    staff_role: str
 
     @classmethod
     def of(cls, config: SyncSettings | ProjectionConfig) -> ProjectionConfig:
         if isinstance(config, ProjectionConfig):
             return config
-        fingerprint = (config.id_separator, config.portal_days_before_start, config.delete_after_days,
-                       None if config.mandanten is None else len(config.mandanten),
-                       None if config.properties is None else len(config.properties))
-        cached = _CACHE.get(id(config))
-        if cached is not None and cached[0] is config and cached[1] == fingerprint:
-            return cached[2]
+        fingerprint = config.fingerprint()  # the whole selection: an in-place edit is a new config
+        cached = _CACHE.get(fingerprint)
+        if cached is not None:
+            return cached
         pc = cls(
             mandanten=None if config.mandanten is None else frozenset(config.mandanten),
-            properties=None if config.properties is None else frozenset(str(p) for p in config.properties),
+            properties=None if config.properties is None else property_selection(config.properties),
             sep=config.id_separator,
             portal_days_before_start=config.portal_days_before_start,
             delete_after_days=config.delete_after_days,
+            person_types=None if config.person_types is None else frozenset(config.person_types),
+            owner_licence=config.owner_licence,
+            caretaker_licence=config.caretaker_licence,
+            staff_role=config.staff_role,
         )
         _CACHE.clear()
-        _CACHE[id(config)] = (config, fingerprint, pc)
+        _CACHE[fingerprint] = pc
         return pc
 
 
-_CACHE: dict[int, tuple[SyncSettings, tuple[Any, ...], ProjectionConfig]] = {}
+_CACHE: dict[str, ProjectionConfig] = {}
 
 
 def dec_str(v: Decimal | None) -> str | None:
@@ -96,10 +142,20 @@ def dec_str(v: Decimal | None) -> str | None:
     return None if v is None else format(v, "f")
 
 
+def person_no_order(person_no: str) -> tuple[int, int, str]:
+    """R08's "lowest person number": numeric numbers by value (``99`` before ``100``), before
+    any number with other characters, which compare as text."""
+    digits = person_no.strip()
+    return (0, int(digits), digits) if digits.isdigit() else (1, 0, digits)
+
+
+_UNKNOWN = -1
+
+
 class Rules:
     """The rules evaluated against one state, configuration and day."""
 
-    __slots__ = ("state", "cfg", "today", "sep", "_start_limit", "_end_limit")
+    __slots__ = ("state", "cfg", "today", "sep", "_start_limit", "_end_limit", "_email_owner")
 
     def __init__(self, state: ErpState, config: SyncSettings | ProjectionConfig, today: date) -> None:
         self.state = state
@@ -109,6 +165,7 @@ class Rules:
         # R09: valid iff start - before <= today <= end + after
         self._start_limit = today + timedelta(days=self.cfg.portal_days_before_start)
         self._end_limit = today - timedelta(days=self.cfg.delete_after_days)
+        self._email_owner: dict[str, int | None] = {}  # R08, per e-mail key: who carries it
 
     # --- ids ------------------------------------------------------------------------------
 
@@ -127,7 +184,8 @@ class Rules:
             return MANDANT_UNKNOWN
         if cfg.mandanten is not None and p.mandant_no not in cfg.mandanten:
             return MANDANT_NOT_SELECTED
-        if cfg.properties is not None and p.property_no not in cfg.properties:
+        if cfg.properties is not None and (p.mandant_no, p.property_no) not in cfg.properties \
+                and (None, p.property_no) not in cfg.properties:
             return PROPERTY_NOT_SELECTED
         if p.management_end is not None and p.management_end < self.today:
             return PROPERTY_ENDED
@@ -154,16 +212,24 @@ class Rules:
             return CONTRACT_ENDED
         return None
 
+    def type_enabled(self, p: PersonRow) -> bool:
+        """R06: the person's type is enabled (no configuration: every type, none included)."""
+        return self.cfg.person_types is None or p.type_key in self.cfg.person_types
+
     def contract_own_reason(self, c: ContractRow) -> str | None:
-        """Everything about a contract except its unit: R09, R05 main party, R11, R07."""
+        """Everything about a contract except its unit: R10, R09, R05 main party, R11, R06, R07."""
+        if c.contract_type == "OWNER" and not self.cfg.owner_licence:
+            return OWNER_LICENCE_OFF
         r = self.contract_validity_reason(c)
         if r is not None:
             return r
         main = self.state.person(c.person_id)
         if main is None:
             return MAIN_PARTY_UNKNOWN
-        if main.anonymized_at is not None:
+        if main.is_anonymized:
             return MAIN_PARTY_ANONYMIZED
+        if not self.type_enabled(main):
+            return MAIN_PARTY_TYPE_DISABLED
         if c.contract_type == "TENANT" and not main.has_email:
             return TENANT_WITHOUT_EMAIL
         return None
@@ -180,21 +246,84 @@ class Rules:
             return UNIT_NOT_SYNCED
         return None
 
-    def person_reason(self, p: PersonRow) -> str | None:
-        """R05/R07/R09/R11: synced through at least one synced contract."""
-        if p.anonymized_at is not None:
+    def party_reason(self, c: ContractRow, person: PersonRow, role: str) -> str | None:
+        """Whether a contract party other than the main party is named on the contract
+        (R11, R06, and R07 for co-tenants and partners of a TENANT contract)."""
+        if person.is_anonymized:
             return PERSON_ANONYMIZED
-        st = self.state
+        if not self.type_enabled(person):
+            return PERSON_TYPE_DISABLED
+        if c.contract_type == "TENANT" and role in TENANT_PARTY_ROLES and not person.has_email:
+            return TENANT_WITHOUT_EMAIL
+        return None
+
+    def person_reason(self, p: PersonRow) -> str | None:
+        """R05/R06/R07/R09/R10/R11: synced through a synced contract naming them, or a synced
+        property they own or take care of."""
+        if p.is_anonymized:
+            return PERSON_ANONYMIZED
+        if not self.type_enabled(p):
+            return PERSON_TYPE_DISABLED
+        st, cfg = self.state, self.cfg
         pid = p.person_id
+        reason = NO_VALID_CONTRACT
         for cid in st.contracts_by_person.of(pid):
             c = st.contract(cid)
             if c is not None and self.contract_reason(c) is None:
                 return None
         for cid in st.parties_by_person.of(pid):
             c = st.contract(cid)
-            if c is not None and self.contract_reason(c) is None:
+            party = st.contract_party(cid, pid)
+            if c is None or party is None or c.person_id == pid or self.contract_reason(c) is not None:
+                continue
+            party_reason = self.party_reason(c, p, party.role)
+            if party_reason is None:
                 return None
-        return NO_VALID_CONTRACT
+            reason = party_reason
+        for licence, properties, off in ((cfg.owner_licence, st.owned_by_person, OWNER_LICENCE_OFF),
+                                         (cfg.caretaker_licence, st.caretaken_by_person, CARETAKER_LICENCE_OFF)):
+            for prop_id in properties.of(pid):
+                prop = st.property(prop_id)
+                if prop is None or self.property_reason(prop) is not None:
+                    continue
+                if licence:
+                    return None
+                if reason == NO_VALID_CONTRACT:
+                    reason = off
+        return reason
+
+    def portal_email(self, p: PersonRow) -> str | None:
+        """R08: the e-mail address, if this synced person carries it — of the synced persons
+        sharing an address, the one with the lowest person number does."""
+        key = p.email_key
+        if key is None:
+            return None
+        if sum(1 for _ in self.state.persons_by_email.of(key)) > 1:
+            owner = self._email_owner.get(key, _UNKNOWN)
+            if owner == _UNKNOWN:
+                owner = self._email_owner[key] = self.email_owner(key)
+            if owner != p.person_id:
+                return None
+        return p.email_address
+
+    def email_owner(self, key: str) -> int | None:
+        """R08: the synced person with the lowest number among those with this address."""
+        st = self.state
+        peers = [q for q in (st.person(pid) for pid in st.persons_by_email.of(key)) if q is not None]
+        for q in sorted(peers, key=lambda q: (person_no_order(q.person_no), q.person_id)):
+            if self.person_reason(q) is None:
+                return q.person_id
+        return None
+
+    def staff_reason(self, u: StaffUserRow) -> str | None:
+        """R12: active users with a user number and a name (casavi requires both names)."""
+        if u.active is False:
+            return STAFF_INACTIVE
+        if not (u.user_no and u.user_no.strip()):
+            return STAFF_WITHOUT_NUMBER
+        if not (u.first_name and u.first_name.strip() and u.last_name and u.last_name.strip()):
+            return STAFF_WITHOUT_NAME
+        return None
 
     # --- documents (R14, R05) ---------------------------------------------------------------
 
@@ -256,8 +385,8 @@ class Rules:
                 continue  # the main party is named once, as MAIN
             person = st.person(pid)
             party = st.contract_party(c.contract_id, pid)
-            if person is None or party is None or person.anonymized_at is not None:
-                continue  # unknown yet, or anonymized (R11): not named
+            if person is None or party is None or self.party_reason(c, person, party.role) is not None:
+                continue  # unknown yet, or not named (R06, R07, R11)
             parties.append((person.person_no, pid, party.role))
         parties.sort()
         contacts = [ContractParty(contact_id=ids.contact_ref(main.person_no), role="MAIN")]
@@ -273,9 +402,7 @@ class Rules:
             deposit=dec_str(c.deposit_amount),
         ).wire()
 
-    @staticmethod
-    def contact_document(p: PersonRow) -> dict[str, Any]:
-        email = p.email.strip() if p.email else None
+    def contact_document(self, p: PersonRow) -> dict[str, Any]:
         return Contact(
             id=ids.contact_ref(p.person_no),
             salutation=p.salutation,
@@ -283,7 +410,7 @@ class Rules:
             first_name=p.first_name,
             last_name=p.last_name,
             company=p.company,
-            email=email or None,
+            email=self.portal_email(p),
             telephone=p.phone,
             mobile=p.mobile,
             street=p.street,
@@ -291,5 +418,37 @@ class Rules:
             city=p.city,
             country=p.country,
             bank_accounts=[BankAccount(iban=p.iban, bic=p.bic, account_holder=p.account_holder)] if p.iban else [],
-            portal_user=True,  # R06 hook: False for persons of a disabled type
+            portal_user=True,  # R06: only persons of an enabled type are synced at all
         ).wire()
+
+    def staff_document(self, u: StaffUserRow) -> dict[str, Any]:
+        assert u.user_no is not None and u.first_name is not None and u.last_name is not None  # staff_reason
+        email = u.email.strip() if u.email else None
+        return Staff(id=ids.staff_ref(u.user_no.strip()), first_name=u.first_name, last_name=u.last_name,
+                     email=email or None, role=self.cfg.staff_role).wire()
+
+    def responsibilities(self, p: PropertyRow, pref: str,
+                         excluded: dict[str, str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """R12/R14: ``(reference id, document)`` for every synced staff user with rights on the
+        property (``property_user``; ``is_responsible`` marks the responsible ones) or in its
+        team, by user number."""
+        st = self.state
+        team = st.team(p.team_id) if p.team_id is not None else None
+        members = set(st.members_by_team.of(team.team_id)) if team is not None else set()
+        out: list[tuple[str, dict[str, Any]]] = []
+        for uid in set(st.users_by_property.of(p.property_id)) | members:
+            u = st.staff_user(uid)
+            if u is None or not u.user_no or not u.user_no.strip():
+                continue  # no number, no id: never sent
+            rid = ids.responsibility_ref(pref, u.user_no.strip(), self.sep)
+            reason = self.staff_reason(u)
+            if reason is not None:
+                if excluded is not None:
+                    excluded[f"responsibility:{rid}"] = reason
+                continue
+            rights = st.property_user(p.property_id, uid)
+            out.append((rid, Responsibility(
+                id=rid, property_id=pref, staff_id=ids.staff_ref(u.user_no.strip()),
+                responsible=bool(rights and rights.is_responsible),
+                team=team.name if team is not None and uid in members else None).wire()))
+        return sorted(out, key=lambda item: item[0])

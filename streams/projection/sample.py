@@ -153,7 +153,7 @@ def random_dataset(
 
 def minimal_dataset() -> Dataset:
     """One Mandant, one property with one building and one unit, one tenant contract
-    (main party with e-mail) with one co-tenant without e-mail."""
+    (main party with e-mail) with one co-tenant (with e-mail, so R07 lets them through)."""
     ds = Dataset()
     ds.add("mandant", mandant_no=1, name="Mandant Eins")
     ds.add("person_type", person_type_code="MIE", name="Mieter")
@@ -171,7 +171,7 @@ def minimal_dataset() -> Dataset:
            country="DE", iban="DE00123456780000000000", bic="TESTDEFFXXX", account_holder="Anna Muster",
            anonymized_at=None)
     ds.add("person", person_id=2, person_no="P002", person_type_code="MIE", salutation="Herr", title=None,
-           first_name="Ben", last_name="Muster", company=None, email=None, phone=None, mobile=None,
+           first_name="Ben", last_name="Muster", company=None, email="ben@example.invalid", phone=None, mobile=None,
            street="Lindenallee 5", postal_code="10115", city="Berlin", country="DE", iban=None, bic=None,
            account_holder=None, anonymized_at=None)
     ds.add("contract", contract_id=500, contract_no="01", contract_type="TENANT", property_id=10, unit_id=1000,

@@ -32,6 +32,7 @@ from streams.cdc.model import RowChange
 from streams.erp.rows import (
     ROW_MODELS,
     BuildingRow,
+    CaretakerRow,
     ContractPartyRow,
     ContractRow,
     ErpRow,
@@ -39,14 +40,19 @@ from streams.erp.rows import (
     MandantRow,
     PersonRow,
     PersonTypeRow,
+    PropertyOwnerRow,
     PropertyRow,
+    PropertyUserRow,
+    StaffUserRow,
+    TeamMemberRow,
+    TeamRow,
     UnitRow,
     UnknownTable,
     normalize_key,
     parse_row,
     row_dict,
 )
-from streams.projection.roots import PersonRoot, PropertyRoot, Root, UnitRoot
+from streams.projection.roots import PersonRoot, PropertyRoot, Root, StaffRoot, UnitRoot
 
 K = TypeVar("K")
 _EMPTY: frozenset[int] = frozenset()
@@ -83,6 +89,10 @@ _PROPERTY_STRUCTURAL = ("mandant_no", "property_no", "management_end")
 _BUILDING_ADDRESS = ("street", "house_no", "postal_code", "city")
 _UNIT_STRUCTURAL = ("property_id", "is_phantom", "valid_to")
 _CONTRACT_FOR_PERSONS = ("contract_type", "unit_id", "person_id", "start_date", "end_date")
+# person columns that decide whether their contracts (and so the contracts' other parties) are
+# synced or name them: presence aside, the number, having an e-mail, anonymization, the type
+_PERSON_FOR_CONTRACTS = ("person_no", "has_email", "is_anonymized", "type_key")
+_STAFF_FOR_RESPONSIBILITIES = ("user_no", "active")
 
 
 def _changed(old: ErpRow | None, new: ErpRow | None, cols: tuple[str, ...]) -> bool:
@@ -99,8 +109,15 @@ _INDEXED: dict[str, tuple[tuple[str, str, str], ...]] = {
     "contract": (("contracts_by_unit", "unit_id", "contract_id"), ("contracts_by_person", "person_id", "contract_id")),
     "contract_party": (("parties_by_contract", "contract_id", "person_id"),
                        ("parties_by_person", "person_id", "contract_id")),
-    "person": (("persons_by_type", "person_type_code", "person_id"),),
+    "person": (("persons_by_type", "type_key", "person_id"), ("persons_by_email", "email_key", "person_id")),
+    "property_owner": (("owners_by_property", "property_id", "person_id"),
+                       ("owned_by_person", "person_id", "property_id")),
+    "caretaker": (("caretakers_by_property", "property_id", "person_id"),
+                  ("caretaken_by_person", "person_id", "property_id")),
+    "property_user": (("users_by_property", "property_id", "user_id"), ("user_rights_by_user", "user_id", "property_id")),
+    "team_member": (("members_by_team", "team_id", "user_id"), ("teams_by_user", "user_id", "team_id")),
 }
+_INDEXED["property"] += (("properties_by_team", "team_id", "property_id"),)
 
 
 class ErpState:
@@ -117,6 +134,12 @@ class ErpState:
         self.persons = cast(dict[Key, PersonRow], self._tables["person"])
         self.contracts = cast(dict[Key, ContractRow], self._tables["contract"])
         self.contract_parties = cast(dict[Key, ContractPartyRow], self._tables["contract_party"])
+        self.property_owners = cast(dict[Key, PropertyOwnerRow], self._tables["property_owner"])
+        self.caretakers = cast(dict[Key, CaretakerRow], self._tables["caretaker"])
+        self.staff_users = cast(dict[Key, StaffUserRow], self._tables["staff_user"])
+        self.teams = cast(dict[Key, TeamRow], self._tables["team"])
+        self.team_members = cast(dict[Key, TeamMemberRow], self._tables["team_member"])
+        self.property_users = cast(dict[Key, PropertyUserRow], self._tables["property_user"])
         # secondary indexes
         self.properties_by_mandant = _Index()  # mandant_no -> property_id
         self.buildings_by_property = _Index()  # property_id -> building_id
@@ -126,7 +149,17 @@ class ErpState:
         self.contracts_by_person = _Index()  # main party person_id -> contract_id
         self.parties_by_contract = _Index()  # contract_id -> person_id (contract_party)
         self.parties_by_person = _Index()  # person_id -> contract_id (contract_party)
-        self.persons_by_type = _Index()  # person_type_code -> person_id
+        self.persons_by_type = _Index()  # person_type_code ("" for none) -> person_id
+        self.persons_by_email = _Index()  # e-mail address, case and blanks ignored -> person_id (R08)
+        self.properties_by_team = _Index()  # team_id -> property_id
+        self.owners_by_property = _Index()  # property_id -> person_id (property_owner)
+        self.owned_by_person = _Index()  # person_id -> property_id (property_owner)
+        self.caretakers_by_property = _Index()  # property_id -> person_id (caretaker)
+        self.caretaken_by_person = _Index()  # person_id -> property_id (caretaker)
+        self.users_by_property = _Index()  # property_id -> user_id (property_user)
+        self.user_rights_by_user = _Index()  # user_id -> property_id (property_user)
+        self.members_by_team = _Index()  # team_id -> user_id (team_member)
+        self.teams_by_user = _Index()  # user_id -> team_id (team_member)
 
     # --- typed lookups --------------------------------------------------------------------
 
@@ -150,6 +183,15 @@ class ErpState:
 
     def contract_party(self, contract_id: int, person_id: int) -> ContractPartyRow | None:
         return self.contract_parties.get((contract_id, person_id))
+
+    def staff_user(self, user_id: int) -> StaffUserRow | None:
+        return self.staff_users.get((user_id,))
+
+    def team(self, team_id: int) -> TeamRow | None:
+        return self.teams.get((team_id,))
+
+    def property_user(self, property_id: int, user_id: int) -> PropertyUserRow | None:
+        return self.property_users.get((property_id, user_id))
 
     def get(self, table: str, key: Key) -> ErpRow | None:
         return self._table(table).get(normalize_key(table, key))
@@ -267,11 +309,16 @@ class ErpState:
 
     # --- dependencies ---------------------------------------------------------------------
     # What each root reads (see rules.py):
-    #   PropertyRoot: property, its mandant, its buildings.
+    #   PropertyRoot: property, its mandant, its buildings; its responsibilities: the
+    #                 property's user rights, its team with the team's members, and the
+    #                 staff rows of those users.
     #   UnitRoot:     unit, its property (+ mandant), its building, its contracts, the
     #                 main party and the parties of each contract.
     #   PersonRoot:   person; every contract naming them (as main party or party) with
-    #                 that contract's unit, property, mandant and main party.
+    #                 that contract's unit, property, mandant and main party; the properties
+    #                 they own or take care of; the persons sharing their e-mail address
+    #                 (R08: ``project.with_email_peers`` adds those to every plan).
+    #   StaffRoot:    the staff row.
     # The functions below return, for a changed row, every root that reads it.
 
     def _affected(self, table: str, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
@@ -294,9 +341,43 @@ class ErpState:
                     roots.add(PersonRoot(pid))
 
     def add_property_dependants(self, property_id: int, roots: set[Root]) -> None:
+        """Everything whose projection follows whether the property is synced."""
         roots.add(PropertyRoot(property_id))
         for uid in self.units_by_property.of(property_id):
             self.add_unit_dependants(uid, roots, persons=True)
+        for pid in self.owners_by_property.of(property_id):
+            roots.add(PersonRoot(pid))
+        for pid in self.caretakers_by_property.of(property_id):
+            roots.add(PersonRoot(pid))
+
+    def add_person_dependants(self, person_id: int, roots: set[Root]) -> None:
+        """The person and what follows whether they are synced or named: the units of their
+        contracts, and the other parties of contracts where they are main party (R06, R07
+        and R11 decide on the main party whether the contract, and so its parties, are synced)."""
+        roots.add(PersonRoot(person_id))
+        for cid in self.contracts_by_person.of(person_id):
+            c = self.contract(cid)
+            if c is not None:
+                roots.add(UnitRoot(c.unit_id))
+            for other in self.parties_by_contract.of(cid):
+                roots.add(PersonRoot(other))
+        for cid in self.parties_by_person.of(person_id):
+            c = self.contract(cid)
+            if c is not None:
+                roots.add(UnitRoot(c.unit_id))
+
+    def add_staff_dependants(self, user_id: int, roots: set[Root]) -> None:
+        """The staff member and the properties whose responsibilities name them."""
+        roots.add(StaffRoot(user_id))
+        roots.update(PropertyRoot(pid) for pid in self.user_rights_by_user.of(user_id))
+        for tid in self.teams_by_user.of(user_id):
+            roots.update(PropertyRoot(pid) for pid in self.properties_by_team.of(tid))
+
+    def email_peers(self, person_id: int) -> Iterable[int]:
+        """The persons sharing this person's e-mail address (R08), the person included."""
+        p = self.person(person_id)
+        key = p.email_key if p is not None else None
+        return self.persons_by_email.of(key) if key is not None else (person_id,)
 
     def _aff_mandant(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
         roots: set[Root] = set()
@@ -358,37 +439,44 @@ class ErpState:
 
     def _aff_person(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
         o, n = cast(PersonRow | None, old), cast(PersonRow | None, new)
-        row = cast(PersonRow, o or n)
-        pid = row.person_id
+        pid = cast(PersonRow, o or n).person_id
         roots: set[Root] = {PersonRoot(pid)}
-        present = (o is not None, n is not None)
-        email = (o is not None and o.has_email, n is not None and n.has_email)
-        anon = (o is not None and o.is_anonymized, n is not None and n.is_anonymized)
-        number = (o.person_no if o else None, n.person_no if n else None)
-        if present[0] == present[1] and email[0] == email[1] and anon[0] == anon[1] and number[0] == number[1]:
-            return roots  # contact fields only: nothing outside the contact document changes
-        for cid in self.contracts_by_person.of(pid):
-            c = self.contract(cid)
-            if c is not None:
-                roots.add(UnitRoot(c.unit_id))
-            # the main party decides whether the contract is synced (R07, R11), and with
-            # it whether its other parties are
-            for other in self.parties_by_contract.of(cid):
-                roots.add(PersonRoot(other))
-        for cid in self.parties_by_person.of(pid):
-            c = self.contract(cid)
-            if c is not None:
-                roots.add(UnitRoot(c.unit_id))
+        if o is not None and (n is None or o.email_key != n.email_key) and o.email_key is not None:
+            # R08: whoever shared the old address may hold it now (the new address's peers are
+            # added by every plan, see ``project.with_email_peers``)
+            roots.update(PersonRoot(peer) for peer in self.persons_by_email.of(o.email_key))
+        if _changed(o, n, _PERSON_FOR_CONTRACTS):
+            self.add_person_dependants(pid, roots)
         return roots
 
-    def _aff_person_type(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
-        # R06 hook: the person type will decide portal access; today no document reads it.
-        if (old is None) == (new is None):
-            return set()
-        row = cast(PersonTypeRow, old or new)
-        return {PersonRoot(pid) for pid in self.persons_by_type.of(row.person_type_code)}
+    def _aff_owner(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        # property_owner and caretaker: the person is synced through the property (R10)
+        return {PersonRoot(cast(PropertyOwnerRow | CaretakerRow, r).person_id) for r in (old, new) if r is not None}
+
+    def _aff_staff_user(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        row = cast(StaffUserRow, old or new)
+        roots: set[Root] = {StaffRoot(row.user_id)}
+        if _changed(old, new, _STAFF_FOR_RESPONSIBILITIES):
+            self.add_staff_dependants(row.user_id, roots)
+        return roots
+
+    def _aff_team(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        row = cast(TeamRow | TeamMemberRow, old or new)
+        return {PropertyRoot(pid) for pid in self.properties_by_team.of(row.team_id)}
+
+    def _aff_team_member(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        roots: set[Root] = set()
+        for r in (old, new):
+            if r is not None:
+                roots |= self._aff_team(r, r)
+        return roots
+
+    def _aff_property_user(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        return {PropertyRoot(cast(PropertyUserRow, r).property_id) for r in (old, new) if r is not None}
 
 
+# person_type rows only name the types: the configuration names the enabled codes (R06), so
+# no document reads them.
 _AFFECTED = {
     "mandant": ErpState._aff_mandant,
     "property": ErpState._aff_property,
@@ -397,5 +485,10 @@ _AFFECTED = {
     "contract": ErpState._aff_contract,
     "contract_party": ErpState._aff_contract_party,
     "person": ErpState._aff_person,
-    "person_type": ErpState._aff_person_type,
+    "property_owner": ErpState._aff_owner,
+    "caretaker": ErpState._aff_owner,
+    "staff_user": ErpState._aff_staff_user,
+    "team": ErpState._aff_team,
+    "team_member": ErpState._aff_team_member,
+    "property_user": ErpState._aff_property_user,
 }

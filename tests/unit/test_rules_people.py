@@ -11,6 +11,8 @@ from streams.projection.sample import change, minimal_dataset
 from streams.settings import SyncSettings
 from tests.unit.rules_support import TODAY, keys, state_of
 
+OWNERS = SyncSettings(owner_licence=True)
+
 
 def test_r05_co_tenant_synced() -> None:
     out = project_all(state_of(minimal_dataset()), SyncSettings(), TODAY)
@@ -21,7 +23,7 @@ def test_r05_co_tenant_synced() -> None:
 
 def test_r05_contract_contacts_main_first_then_by_person_no() -> None:
     ds = minimal_dataset()
-    ds.add("person", person_id=3, person_no="P000", last_name="Zett", email=None)
+    ds.add("person", person_id=3, person_no="P000", last_name="Zett", email="zett@example.invalid")
     ds.add("person", person_id=4, person_no="P999", last_name="Alpha", email=None)
     ds.add("contract_party", contract_id=500, person_id=4, role="RESIDENT")
     ds.add("contract_party", contract_id=500, person_id=3, role="PARTNER")
@@ -75,7 +77,7 @@ def test_r07_tenant_without_email_synced_through_another_contract() -> None:
     ds.add("unit", unit_id=1001, property_id=10, building_id=None, unit_no="0002")
     ds.add("contract", contract_id=501, contract_no="01", contract_type="OWNER", unit_id=1001, person_id=1,
            start_date=date(2020, 1, 1))
-    got = keys(state_of(ds))
+    got = keys(state_of(ds), OWNERS)
     assert "contact:P001" in got and "contract:1-1000-0002-01" in got
     assert "contract:1-1000-0001-01" not in got and "contact:P002" not in got
 
@@ -84,7 +86,7 @@ def test_r07_owner_contract_without_email_synced() -> None:
     ds = minimal_dataset()
     ds.rows["person"][0]["email"] = None
     ds.rows["contract"][0]["contract_type"] = "OWNER"
-    assert "contract:1-1000-0001-01" in keys(state_of(ds))
+    assert "contract:1-1000-0001-01" in keys(state_of(ds), OWNERS)
 
 
 @pytest.mark.parametrize(
