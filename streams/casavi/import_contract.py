@@ -25,15 +25,18 @@ simulator, which enforces exactly these rules) assume:
    ``archived`` is a field like any other (rule 1): absent leaves it as it is, ``false``
    makes the contact active again. Archiving reports ``archived``; archiving a contact
    that does not exist reports ``absent``. The archive item before a delete also sets
-   ``portalUser`` to false (seed 000's way of removing a person: ``PortalUser=False``), so
-   a casavi that keeps the contact (a delete it does not honour or refuses) still ends the
-   person's portal access; with only these two fields it creates nothing.
+   ``portalUser`` to false (seed 000's way of removing a person: ``PortalUser=False``) and
+   overwrites every personal field with null (``ERASED_CONTACT``), so a casavi that keeps
+   the contact (a delete it does not honour or refuses, e.g. while something else still
+   names it) still ends the person's portal access and holds none of their data (R11);
+   an archive item of only these fields creates nothing.
 6. **Referential integrity.** A unit needs its property, a contract its unit and every
-   contact it names; otherwise the item fails with ``MISSING_REFERENCE``.
+   contact it names, a responsibility its property and its staff member; otherwise the
+   item fails with ``MISSING_REFERENCE``.
 7. **Order inside one import.** Items are applied in this order: ``contacts`` (in list
-   order), then ``properties``, then their ``units``, then those units' ``contracts``.
-   Each item is applied on its own: one failed item does not stop the others, and the
-   job's results list every item with its status.
+   order), then ``properties``, then ``responsibilities``, then the properties' ``units``,
+   then those units' ``contracts``. Each item is applied on its own: one failed item does
+   not stop the others, and the job's results list every item with its status.
 
 8. **Reading back.** ``GET /properties``, ``/properties/{id}/units`` and ``/contacts`` return
    the fields of an entity as they were imported (same names and formats), so a document
@@ -42,8 +45,25 @@ simulator, which enforces exactly these rules) assume:
    a result counts as applied (unconfirmed) and only reading back (``bridge reconcile``)
    confirms it.
 
+9. **Staff** (``/staff``). The API text documents ``POST /staff`` (id, firstName,
+   lastName, email, role MANAGER/ADMIN/EDITOR; "further imports can update the staff
+   member"), ``GET /staff`` and ``GET /staff/{id}``. Assumed: ``POST /staff`` upserts by
+   id and answers the staff member; a body that breaks the model (``models.Staff``: a
+   name missing, an unknown field, a role outside the three) is refused with 400 and
+   ``INVALID_FIELD``. Deleting is not in the text: ``DELETE /staff/{id}`` is assumed; it
+   answers 404 for an unknown id (the bridge counts that as deleted) and 409
+   ``STAFF_IN_USE`` while a responsibility names the staff member.
+10. **Responsibilities.** The import's ``responsibilities`` list is named in the text, its
+   model is not. Assumed: an item is ``models.Responsibility`` (``id``, ``propertyId``,
+   ``staffId``, ``responsible``, ``team``), upserted by ``id`` like every item (absent
+   fields unchanged, ``"delete": true`` deletes), ``MISSING_REFERENCE`` when the property
+   or the staff member does not exist; deleting a property deletes its responsibilities
+   (rule 4), and ``GET /properties/{id}`` lists them under ``responsibilities`` (the API
+   text's sample shows that key).
+
 So a sink that must delete a contract and then its contact sends two imports: the
-contact delete in a later one (the sink's phases: ``streams/sink/plan.py``).
+contact delete in a later one (the sink's phases: ``streams/sink/plan.py``); staff go
+through ``/staff`` before the import that names them and are deleted after it.
 """
 
 from __future__ import annotations
@@ -51,7 +71,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from streams.casavi.models import EntityType
+from streams.casavi.models import Contact, EntityType
 
 DELETE_FLAG = "delete"
 ARCHIVE_FLAG = "archived"
@@ -73,11 +93,22 @@ def delete_item(reference_id: str) -> dict[str, Any]:
 
 
 PORTAL_USER = "portalUser"
+STAFF_IN_USE = "STAFF_IN_USE"
+# Every field of a contact but its id and portalUser, emptied: what an archived contact keeps (rule 5).
+ERASED_CONTACT: dict[str, Any] = {
+    field.alias or name: [] if name == "bank_accounts" else None
+    for name, field in Contact.model_fields.items() if name not in ("id", "portal_user")
+}
 
 
 def archive_item(reference_id: str) -> dict[str, Any]:
-    """Archives a contact and ends its portal access (rule 5)."""
-    return {"id": reference_id, ARCHIVE_FLAG: True, PORTAL_USER: False}
+    """Archives a contact, ends its portal access and erases its personal data (rule 5)."""
+    return {"id": reference_id, ARCHIVE_FLAG: True, PORTAL_USER: False, **ERASED_CONTACT}
+
+
+def is_archive_only(fields: Mapping[str, Any]) -> bool:
+    """An archive item's fields (besides ``archived``): nothing that would create a contact."""
+    return all(k == PORTAL_USER and v is False or ERASED_CONTACT.get(k, 0) == v for k, v in fields.items())
 
 
 def container(reference_id: str) -> dict[str, Any]:
@@ -106,4 +137,6 @@ def nest(
     if entity == "contract":
         property_id, unit_id = parents
         return "properties", {**container(property_id), "units": [{**container(unit_id), "contracts": [item]}]}
-    raise ValueError(f"unknown casavi entity {entity!r}")
+    if entity == "responsibility":
+        return "responsibilities", item
+    raise ValueError(f"casavi entity {entity!r} is not imported (staff go through /staff, rule 9)")

@@ -16,11 +16,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from streams.casavi.import_contract import STAFF_IN_USE
 from streams.commands.model import CasaviCommand, CommandOp
 
 ReceiptStatus = Literal["applied", "unconfirmed", "failed"]
 # casavi error codes that mean "another entity has to be there (or gone) first"
-DEPENDENCY_CODES = frozenset({"MISSING_REFERENCE", "CONTACT_IN_USE", "CONTACT_REFERENCED", "CONTACT_NOT_ARCHIVED"})
+DEPENDENCY_CODES = frozenset({"MISSING_REFERENCE", "CONTACT_IN_USE", "CONTACT_REFERENCED", "CONTACT_NOT_ARCHIVED",
+                              STAFF_IN_USE})
 
 
 class Receipt(BaseModel):
@@ -68,9 +70,12 @@ _PARENT_ENTITIES = {1: ("property",), 2: ("property", "unit")}
 
 
 def references(command: CasaviCommand) -> tuple[str, ...]:
-    """The slots a command refers to: its containers and, for a contract, the contacts it names."""
+    """The slots a command refers to: its containers and, for a contract, the contacts it
+    names, for a responsibility its staff member."""
     parents = _PARENT_ENTITIES.get(len(command.parent_ids), ())
     out = [f"{entity}:{ref}" for entity, ref in zip(parents, command.parent_ids, strict=False)]
     if command.document and command.entity == "contract":
         out += [f"contact:{c['contactId']}" for c in command.document.get("contacts", []) if c.get("contactId")]
+    if command.document and command.entity == "responsibility" and command.document.get("staffId"):
+        out.append(f"staff:{command.document['staffId']}")
     return tuple(out)

@@ -379,6 +379,10 @@ class ErpState:
         key = p.email_key if p is not None else None
         return self.persons_by_email.of(key) if key is not None else (person_id,)
 
+    def shared_email_keys(self) -> Iterator[str]:
+        """E-mail keys (``PersonRow.email_key``) that more than one person has (R08)."""
+        return (key for key, persons in self.persons_by_email.items() if len(persons) > 1)
+
     def _aff_mandant(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
         roots: set[Root] = set()
         if (old is None) == (new is None):  # renamed: the name is in no document

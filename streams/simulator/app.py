@@ -29,7 +29,7 @@ from streams.casavi.import_contract import ARCHIVE_FLAG
 from streams.casavi.models import AuthRequest, EntityType, Job, JobCreated, JobResults
 from streams.simulator.auth import TOKEN_HEADER, Authenticator, legacy_request
 from streams.simulator.faults import FaultInjector, FaultRequest, RateLimiter
-from streams.simulator.importer import PARENT, apply_import, check_structure, plan
+from streams.simulator.importer import PARENT, apply_import, check_structure, delete_staff, plan, put_staff
 from streams.simulator.receipts import Receipts
 from streams.simulator.stats import Stats
 from streams.simulator.store import Store, Stored
@@ -175,7 +175,8 @@ class Simulator:
     def state(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Every entity as stored, keyed by id; nested entities carry their parent's id."""
         plural: dict[EntityType, str] = {"contact": "contacts", "property": "properties", "unit": "units",
-                                         "contract": "contracts"}
+                                         "contract": "contracts", "staff": "staff",
+                                         "responsibility": "responsibilities"}
         state: dict[str, dict[str, dict[str, Any]]] = {}
         for entity, name in plural.items():
             parent_key = f"{PARENT[entity]}Id" if entity in PARENT else None
@@ -369,7 +370,8 @@ async def get_property(request: Request) -> Response:
     stored = sim.store.get("property", request.path_params["id"])
     if stored is None:
         return _error(404, "not_found", "no such property")
-    return JSONResponse(stored.doc)
+    responsibilities = [r.doc for r in sim.store.children("responsibility", stored.id)]
+    return JSONResponse({**stored.doc, "responsibilities": responsibilities})
 
 
 async def property_units(request: Request) -> Response:
@@ -409,6 +411,44 @@ async def get_contact(request: Request) -> Response:
     if stored is None:
         return _error(404, "not_found", "no such contact")
     return JSONResponse(stored.doc)
+
+
+async def list_staff(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    page = _page(request, 1)
+    if page is None:
+        return _bad_page()
+    rows = [stored.doc for stored in sim.store.all("staff")]
+    return JSONResponse(rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
+
+
+async def get_staff(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    stored = sim.store.get("staff", request.path_params["id"])
+    if stored is None:
+        return _error(404, "not_found", "no such staff member")
+    return JSONResponse(stored.doc)
+
+
+async def post_staff(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    result, doc = put_staff(sim.store, body)
+    sim.stats.items([result])
+    if doc is None:
+        return _error(400, result.error_code or "INVALID_FIELD", "the staff member is invalid",
+                      [{"path": "body", "message": result.error or ""}])
+    return JSONResponse(doc)
+
+
+async def remove_staff(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    result = delete_staff(sim.store, request.path_params["id"], sim.config.honour_deletes)
+    sim.stats.items([result])
+    if result.status == "absent":
+        return _error(404, "not_found", "no such staff member")
+    if result.status == "failed":
+        return _error(409, result.error_code or "CONFLICT", result.error or "the staff member is in use")
+    return JSONResponse({"id": result.id, "status": result.status})
 
 
 # --- admin (/_sim/, no token) ------------------------------------------------------------
@@ -503,6 +543,10 @@ def create_app(config: SimulatorConfig, *, clock: Callable[[], datetime] | None 
         Route("/units/{id}", get_unit, methods=["GET"]),
         Route("/contacts", list_contacts, methods=["GET"]),
         Route("/contacts/{id}", get_contact, methods=["GET"]),
+        Route("/staff", list_staff, methods=["GET"]),
+        Route("/staff", _json_endpoint(post_staff), methods=["POST"]),
+        Route("/staff/{id}", get_staff, methods=["GET"]),
+        Route("/staff/{id}", remove_staff, methods=["DELETE"]),
         Route("/_sim/faults", _json_endpoint(add_fault), methods=["POST"]),
         Route("/_sim/faults", list_faults, methods=["GET"]),
         Route("/_sim/faults", clear_faults, methods=["DELETE"]),

@@ -24,7 +24,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streams.casavi.import_contract import ARCHIVE_FLAG, DELETE_FLAG, NESTED_LISTS, PORTAL_USER, is_container
+from streams.casavi.import_contract import (
+    ARCHIVE_FLAG,
+    DELETE_FLAG,
+    NESTED_LISTS,
+    STAFF_IN_USE,
+    is_archive_only,
+    is_container,
+)
 from streams.casavi.models import DOCUMENT_TYPES, EntityType, ImportItemResult, ItemStatus
 from streams.simulator.store import Store
 
@@ -33,9 +40,9 @@ INVALID_FIELD = "INVALID_FIELD"
 CONTACT_NOT_ARCHIVED = "CONTACT_NOT_ARCHIVED"
 CONTACT_IN_USE = "CONTACT_IN_USE"
 
-# The import body's lists: the entity their items are, or None for lists the simulator
-# accepts but does not apply (responsibilities: staff are not simulated).
-TOP_LEVEL: dict[str, EntityType | None] = {"contacts": "contact", "properties": "property", "responsibilities": None}
+# The import body's lists and the entity their items are; applied in this order (rule 7).
+TOP_LEVEL: dict[str, EntityType] = {"contacts": "contact", "properties": "property",
+                                    "responsibilities": "responsibility"}
 
 # The parent an entity is nested under (rule 2), derived from the contract's nesting.
 PARENT: dict[EntityType, EntityType] = {
@@ -72,12 +79,7 @@ def check_structure(body: object) -> list[Problem]:
             problems.append(Problem(key, "must be an array"))
             continue
         for index, item in enumerate(value):
-            path = f"{key}[{index}]"
-            if entity is None:
-                if not isinstance(item, dict):
-                    problems.append(Problem(path, "must be an object"))
-            else:
-                _check_item(entity, item, path, problems)
+            _check_item(entity, item, f"{key}[{index}]", problems)
     return problems[:_MAX_PROBLEMS]
 
 
@@ -109,8 +111,7 @@ def plan(body: Mapping[str, Any]) -> list[tuple[EntityType, str | None, Item]]:
     every unit, then every contract — each with the id of the item it is nested in."""
     level: list[tuple[EntityType, str | None, Item]] = []
     for key, entity in TOP_LEVEL.items():
-        if entity is not None:
-            level.extend((entity, None, item) for item in body.get(key) or [])
+        level.extend((entity, None, item) for item in body.get(key) or [])
     ordered: list[tuple[EntityType, str | None, Item]] = []
     while level:
         ordered.extend(level)
@@ -154,7 +155,7 @@ def _apply_item(store: Store, entity: EntityType, parent: str | None, item: Item
         archived = fields.pop(ARCHIVE_FLAG, None)
         if archived is not None and not isinstance(archived, bool):
             return _result(entity, reference_id, "failed", INVALID_FIELD, f"{ARCHIVE_FLAG}: must be a boolean")
-        if current is None and archived is True and fields in ({}, {PORTAL_USER: False}):
+        if current is None and archived is True and is_archive_only(fields):
             return _result(entity, reference_id, "absent")  # archiving what is not there: nothing to do
 
     if parent is not None and not store.exists(PARENT[entity], parent):
@@ -173,10 +174,12 @@ def _apply_item(store: Store, entity: EntityType, parent: str | None, item: Item
     refs: list[tuple[EntityType, str]] = []
     if entity == "contract":
         refs = [("contact", party["contactId"]) for party in doc["contacts"]]
-        missing = sorted({target_id for _, target_id in refs if not store.exists("contact", target_id)})
-        if missing:
-            return _result(entity, reference_id, "failed", MISSING_REFERENCE,
-                           f"contact {', '.join(missing)} does not exist")
+    elif entity == "responsibility":  # rule 10: kept under its property, naming its staff member
+        parent = doc["propertyId"]
+        refs = [("property", parent), ("staff", doc["staffId"])]
+    missing = sorted({f"{target} {target_id}" for target, target_id in refs if not store.exists(target, target_id)})
+    if missing:
+        return _result(entity, reference_id, "failed", MISSING_REFERENCE, f"{', '.join(missing)} does not exist")
 
     was_archived = bool(current and current.doc.get(ARCHIVE_FLAG))
     if entity == "contact":
@@ -212,13 +215,55 @@ def _delete(store: Store, entity: EntityType, reference_id: str) -> ImportItemRe
 
 
 def _delete_tree(store: Store, entity: EntityType, reference_id: str) -> None:
-    """Delete an entity and what is nested under it (rule 4)."""
+    """Delete an entity and what is nested under it (rule 4), a property's responsibilities too."""
     nested = NESTED_LISTS[entity]
-    if nested is not None:
-        _, child = nested
+    children = [nested[1]] if nested is not None else []
+    if entity == "property":
+        children.append("responsibility")
+    for child in children:
         for stored in store.children(child, reference_id):
             _delete_tree(store, child, stored.id)
     store.delete(entity, reference_id)
+
+
+# --- staff (rule 9: POST /staff, DELETE /staff/{id}) -----------------------------------------
+
+def put_staff(store: Store, body: object) -> tuple[ImportItemResult, dict[str, Any] | None]:
+    """Create or update a staff member from a ``POST /staff`` body; the stored member, or a
+    ``failed`` result (``INVALID_FIELD``) and None."""
+    reference_id = body.get("id") if isinstance(body, dict) else None
+    rid = reference_id if isinstance(reference_id, str) and reference_id else "?"
+    if not isinstance(body, dict):
+        return _result("staff", rid, "failed", INVALID_FIELD, "the body must be a JSON object"), None
+    try:
+        doc = DOCUMENT_TYPES["staff"].model_validate_json(json.dumps(body), strict=True).wire()
+    except ValidationError as exc:
+        return _result("staff", rid, "failed", INVALID_FIELD, _describe(exc)), None
+    problem = _check_fields("staff", doc)
+    if problem:
+        return _result("staff", rid, "failed", INVALID_FIELD, problem), None
+    with store.transaction():
+        current = store.get("staff", rid)
+        status: ItemStatus = "created" if current is None else "unchanged" if current.doc == doc else "updated"
+        if status != "unchanged":
+            store.put("staff", rid, None, doc)
+    return _result("staff", rid, status), doc
+
+
+def delete_staff(store: Store, reference_id: str, honour_deletes: bool = True) -> ImportItemResult:
+    """``DELETE /staff/{id}``: ``absent`` (404) for an unknown id, ``failed``/``STAFF_IN_USE``
+    while a responsibility names the staff member."""
+    with store.transaction():
+        if not store.exists("staff", reference_id):
+            return _result("staff", reference_id, "absent")
+        if not honour_deletes:
+            return _result("staff", reference_id, "unchanged")
+        users = [ref_id for entity, ref_id in store.referrers("staff", reference_id) if entity == "responsibility"]
+        if users:
+            return _result("staff", reference_id, "failed", STAFF_IN_USE,
+                           f"staff {reference_id} is named by responsibility {', '.join(users)}")
+        store.delete("staff", reference_id)
+    return _result("staff", reference_id, "deleted")
 
 
 def _control_keys(entity: EntityType) -> set[str]:
@@ -229,8 +274,10 @@ def _control_keys(entity: EntityType) -> set[str]:
 
 def _check_fields(entity: EntityType, doc: Mapping[str, Any]) -> str | None:
     """Checks beyond the wire model's types."""
-    if entity == "contact" and doc.get("email") is not None and not _EMAIL.match(doc["email"]):
+    if entity in ("contact", "staff") and doc.get("email") is not None and not _EMAIL.match(doc["email"]):
         return "email: not an e-mail address"
+    if entity == "staff" and not (doc["firstName"].strip() and doc["lastName"].strip()):
+        return "firstName, lastName: must not be empty"
     if entity == "property":
         address_ids = [address["id"] for address in doc["addresses"]]
         if any(not address_id for address_id in address_ids):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from streams.casavi.models import ImportItemResult, Job
 from streams.commands.model import CasaviCommand, DeadLetter
 from streams.sink.client import CasaviClient, CasaviError, JobTimeout
-from streams.sink.plan import ImportPhase, ItemKey, build_phase, plan_batch
+from streams.sink.plan import STAFF_PHASES, ImportPhase, ItemKey, build_phase, plan_batch
 from streams.sink.policy import Action
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,31 @@ def resolve(phase: ImportPhase, job: Job, sources: Sequence[Sourced]) -> BatchRe
     return out
 
 
+async def _run_staff_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence[Sourced]) -> BatchResult:
+    """One ``/staff`` call per command: each one applied or refused on its own."""
+    out = BatchResult()
+    for planned in phase.commands:
+        cmd = planned.command
+        source = sources[planned.index]
+        try:
+            if cmd.op == "UPSERT":
+                assert cmd.document is not None
+                await client.put_staff({**cmd.document, "id": cmd.reference_id})
+            else:
+                await client.delete_staff(cmd.reference_id)
+        except CasaviError as exc:
+            verb = "write" if cmd.op == "UPSERT" else "delete"
+            out.failed.append(Failure(source, exc.code, f"casavi {exc.code} on staff {cmd.reference_id}: refused the "
+                                                        f"{verb} (HTTP {exc.status})"))
+            continue
+        out.applied.extend([source, *(sources[i] for i in planned.superseded)])
+    return out
+
+
 async def _run_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence[Sourced]) -> BatchResult:
-    """One import (bisected when casavi rejects the request itself)."""
+    """One import (bisected when casavi rejects the request itself), or the phase's staff calls."""
+    if phase.kind in STAFF_PHASES:
+        return await _run_staff_phase(client, phase, sources)
     out = BatchResult()
     while True:
         try:

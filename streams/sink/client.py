@@ -2,7 +2,8 @@
 
 It authenticates (``POST /authenticate``), keeps the token until shortly before its
 ``expiresAt`` and authenticates again when casavi answers 401; starts imports
-(``POST /import``) and polls their jobs (``GET /jobs/{jobId}``); reads casavi back
+(``POST /import``) and polls their jobs (``GET /jobs/{jobId}``); writes staff members
+(``POST /staff``, ``DELETE /staff/{id}``); reads casavi back
 (``GET /properties``, ``/properties/{id}/units``, ``/contacts``) for the reconcile. Every request is paced
 by a token bucket at ``requests_per_minute`` (polls count too) and handled by the
 error table in ``policy``. Logs name requests, statuses and counts, never a token, a
@@ -21,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
@@ -31,7 +33,7 @@ from streams.sink.policy import Action, Backoff, classify_exception, classify_st
 
 log = logging.getLogger(__name__)
 
-RequestKind = Literal["authenticate", "import", "job", "read"]
+RequestKind = Literal["authenticate", "import", "job", "read", "staff"]
 TOKEN_MARGIN = timedelta(minutes=5)
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -240,6 +242,18 @@ class CasaviClient:
             if loop.time() >= deadline:
                 raise JobTimeout(job_id, self._settings.job_timeout_s)
             interval = self._settings.job_poll_interval_s
+
+    async def put_staff(self, document: Mapping[str, Any]) -> None:
+        """``POST /staff``: create or update a staff member (``import_contract`` rule 9)."""
+        await self._send("staff", "POST", "/staff", document)
+
+    async def delete_staff(self, reference_id: str) -> None:
+        """``DELETE /staff/{id}`` (rule 9); a staff member that is not there counts as deleted."""
+        try:
+            await self._send("staff", "DELETE", f"/staff/{quote(reference_id, safe='')}")
+        except CasaviError as exc:
+            if exc.status != 404:
+                raise
 
     async def read(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """``GET`` a documented read endpoint (paced and retried like every request); the parsed JSON."""

@@ -1,8 +1,12 @@
 """Turn a batch of casavi commands into the imports that apply it, in an order casavi accepts (R20).
 
-Pure: no I/O, no clock. ``plan_batch`` returns up to three phases, each one ``POST /import``:
+Pure: no I/O, no clock. ``plan_batch`` returns up to five phases: three imports (``POST
+/import``) between the staff calls (``/staff``, ``import_contract`` rule 9):
 
-A. ``upsert``: every upsert of the batch in one body. Contacts and properties at the top;
+0. ``staff``: every staff upsert, one ``POST /staff`` each — before the import whose
+   responsibilities name them.
+A. ``upsert``: every other upsert of the batch in one body. Contacts, properties and
+   responsibilities at the top;
    units and contracts nested in containers (``import_contract.nest``). Items for the same
    property (or unit) are merged into one: a property that is itself upserted carries its
    units in the same item. casavi applies contacts, properties, units, contracts in that
@@ -11,9 +15,11 @@ B. ``delete``: deletes of contracts, units and properties. A delete whose parent
    in the same phase is *implied* (casavi cascades property → units → contracts) and is not
    sent: its outcome is the parent's. This keeps bodies small and avoids sending a child
    delete inside the container of a parent that the same import has just deleted.
-C. ``contact_delete``: each contact is archived and then deleted (two items in the
-   ``contacts`` list). It runs after B because a contact cannot be deleted while a
-   contract names it.
+C. ``contact_delete``: each contact is archived (portal access ended, personal data erased)
+   and then deleted (two items in the ``contacts`` list). It runs after B because a contact
+   cannot be deleted while a contract names it.
+D. ``staff_delete``: one ``DELETE /staff/{id}`` each, after B removed the responsibilities
+   naming them.
 
 Empty phases are left out. Inside a batch only the last command per casavi entity counts
 (commands carry the full desired state), keyed by (entity, reference id).
@@ -33,14 +39,16 @@ from streams.casavi import import_contract as contract
 from streams.casavi.models import EntityType
 from streams.commands.model import CasaviCommand
 
-PhaseKind = Literal["upsert", "delete", "contact_delete"]
-PHASE_ORDER: tuple[PhaseKind, ...] = ("upsert", "delete", "contact_delete")
+PhaseKind = Literal["staff", "upsert", "delete", "contact_delete", "staff_delete"]
+PHASE_ORDER: tuple[PhaseKind, ...] = ("staff", "upsert", "delete", "contact_delete", "staff_delete")
+STAFF_PHASES: frozenset[PhaseKind] = frozenset({"staff", "staff_delete"})  # calls of /staff, not imports
 ItemKey = tuple[EntityType, str]
 
 # Cascades (import_contract rule 4): which parent entity a delete is implied by.
 _PARENT_CHAIN: dict[EntityType, tuple[EntityType, ...]] = {
     "unit": ("property",),
     "contract": ("property", "unit"),
+    "responsibility": ("property",),
 }
 
 
@@ -102,6 +110,8 @@ def collapse(commands: Sequence[CasaviCommand]) -> list[PlannedCommand]:
 
 
 def phase_of(command: CasaviCommand) -> PhaseKind:
+    if command.entity == "staff":
+        return "staff" if command.op == "UPSERT" else "staff_delete"
     if command.op == "UPSERT":
         return "upsert"
     return "contact_delete" if command.entity == "contact" else "delete"
@@ -125,6 +135,8 @@ class _Tree:
 
     def __init__(self) -> None:
         self.contacts: list[dict[str, Any]] = []
+        self.responsibilities: list[dict[str, Any]] = []
+        self.staff: list[dict[str, Any]] = []  # the /staff calls of a staff phase (not an import)
         self.properties: dict[str, dict[str, Any]] = {}
         self.units: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -144,6 +156,8 @@ class _Tree:
         top, nested = contract.nest(cmd.entity, cmd.reference_id, cmd.parent_ids, item)
         if top == "contacts":
             self.contacts.append(nested)
+        elif top == "responsibilities":
+            self.responsibilities.append(nested)
         elif cmd.entity == "property":
             self.property(cmd.reference_id).update(item)
         elif cmd.entity == "unit":
@@ -159,6 +173,10 @@ class _Tree:
             body["contacts"] = self.contacts
         if self.properties:
             body["properties"] = list(self.properties.values())
+        if self.responsibilities:
+            body["responsibilities"] = self.responsibilities
+        if self.staff:
+            body["staff"] = self.staff
         return body
 
 
@@ -171,7 +189,11 @@ def build_phase(kind: PhaseKind, commands: Iterable[PlannedCommand]) -> ImportPh
     for planned in ordered:
         cmd = planned.command
         ancestors = _ancestor_keys(cmd)
-        if kind == "upsert":
+        if kind in STAFF_PHASES:
+            tree.staff.append({**cmd.document, "id": cmd.reference_id} if cmd.document is not None
+                              else contract.delete_item(cmd.reference_id))
+            targets[planned.index] = Target(planned.key)
+        elif kind == "upsert":
             if cmd.document is None:
                 raise ValueError(f"upsert of {cmd.entity} {cmd.reference_id} has no document")
             item = {**cmd.document, "id": cmd.reference_id}

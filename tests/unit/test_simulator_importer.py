@@ -56,5 +56,7 @@ def test_structure_problems_name_paths_not_values() -> None:
         ("contacts[0].id", "must be a non-empty string"),
         ("properties[0].delete", "must be a boolean"),
     ]
-    assert check_structure({"responsibilities": [{"anything": 1}]}) == []
+    # responsibilities are items like any other (import contract rule 10): each needs its id
+    assert [(p.path, p.message) for p in check_structure({"responsibilities": [{"anything": 1}]})] == [
+        ("responsibilities[0].id", "must be a non-empty string")]
     assert check_structure("x")[0].path == ""

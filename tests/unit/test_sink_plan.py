@@ -79,9 +79,13 @@ def test_r20_contact_delete_after_contract_delete() -> None:
     assert [p.kind for p in phases] == ["delete", "contact_delete"]
     assert phases[0].body == {"properties": [{"id": "P1", "units": [{"id": "U1", "contracts": [
         {"id": "C1", "delete": True}]}]}]}
-    # The contact is archived (portal access ended) before it is deleted, in the same import.
-    assert phases[1].body == {"contacts": [{"id": "K1", "archived": True, "portalUser": False},
-                                           {"id": "K1", "delete": True}]}
+    # The contact is archived (portal access ended, personal data erased: R11) before it is
+    # deleted, in the same import.
+    assert phases[1].body == {"contacts": [
+        {"id": "K1", "archived": True, "portalUser": False, "salutation": None, "title": None, "firstName": None,
+         "lastName": None, "company": None, "email": None, "telephone": None, "mobile": None, "street": None,
+         "postalCode": None, "city": None, "country": None, "bankAccounts": []},
+        {"id": "K1", "delete": True}]}
 
 
 def test_r13_upserts_then_deletes_then_contact_deletes() -> None:

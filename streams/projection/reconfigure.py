@@ -1,0 +1,51 @@
+"""A configuration change: which roots may project differently under the new settings.
+
+``roots_affected_by_config(state, old, new, today)`` is what the worker re-projects when it
+starts with settings other than those it last ran with (a person type disabled, a licence
+switched, a property taken out of the selection): diffing exactly these roots against what
+casavi holds sends the new entities and deletes what left the projection (R13). It returns
+``None`` when the change reaches every root (the id separator, the R09 day counts), and
+the empty set when nothing that decides the projection changed.
+
+Reads indexes where it can; a licence switch scans the contracts (OWNER contracts) or the
+owner and caretaker tables once — a restart, not an event.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from streams.projection.project import Config
+from streams.projection.roots import PersonRoot, Root, StaffRoot, UnitRoot
+from streams.projection.rules import ProjectionConfig, Rules
+from streams.projection.state import ErpState
+
+
+def roots_affected_by_config(state: ErpState, old: Config, new: Config, today: date) -> set[Root] | None:
+    a, b = ProjectionConfig.of(old), ProjectionConfig.of(new)
+    if (a.sep, a.portal_days_before_start, a.delete_after_days) != (b.sep, b.portal_days_before_start,
+                                                                   b.delete_after_days):
+        return None
+    roots: set[Root] = set()
+    if (a.mandanten, a.properties) != (b.mandanten, b.properties):  # R01/R02
+        before, after = Rules(state, a, today), Rules(state, b, today)
+        for p in state.properties.values():
+            if (before.property_reason(p) is None) != (after.property_reason(p) is None):
+                state.add_property_dependants(p.property_id, roots)
+    if a.person_types != b.person_types:  # R06
+        codes = set(state.persons_by_type) if a.person_types is None or b.person_types is None \
+            else set(a.person_types ^ b.person_types)
+        for code in codes:
+            for pid in state.persons_by_type.of(code):
+                state.add_person_dependants(pid, roots)
+    if a.owner_licence != b.owner_licence:  # R10: OWNER contracts and property owners
+        for c in state.contracts.values():
+            if c.contract_type == "OWNER":
+                roots.add(UnitRoot(c.unit_id))
+                roots.update(PersonRoot(pid) for pid in state.persons_of_contract(c.contract_id))
+        roots.update(PersonRoot(o.person_id) for o in state.property_owners.values())
+    if a.caretaker_licence != b.caretaker_licence:
+        roots.update(PersonRoot(c.person_id) for c in state.caretakers.values())
+    if a.staff_role != b.staff_role:  # R12
+        roots.update(StaffRoot(u.user_id) for u in state.staff_users.values())
+    return roots
