@@ -7,6 +7,7 @@
     bridge reconcile [--dry-run] [--entity E]              read casavi back, repair the drift
     bridge dlq list|show|redrive [--since] [--reason]      the dead letters; redrive what they name
     bridge replay --from-beginning|--to-datetime|--to-offsets   move worker and sink back (stopped)
+    bridge report quality [--json]                         the data-quality cases (no personal data)
     bridge sim                                             the casavi simulator (HTTP)
     bridge demo [--no-reset]                               everything above with a generated housing company
 """
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "show":
             cmd.add_argument("--limit", type=int, default=50, help="the newest N letters (default 50)")
         cmd.set_defaults(handler=_lazy("streams.dlq.cli", func))
+
+    report = sub.add_parser("report", help="reports of the running bridge")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    rquality = report_sub.add_parser("quality", help="data-quality cases (shared e-mail addresses, staff casavi "
+                                                     "cannot take): rule and ERP numbers, no personal data")
+    rquality.add_argument("--json", action="store_true")
+    rquality.set_defaults(handler=_lazy("streams.report", "quality"))
 
     worker = sub.add_parser("worker", help="fold CDC events into state and emit casavi commands")
     worker.set_defaults(handler=_lazy("streams.worker.main"))

@@ -140,4 +140,7 @@ def render(report: dict[str, Any]) -> str:
         counters = ", ".join(f"{k} {info[k]}" for k in ("events", "commands", "applied", "dead_letters",
                                                           "dead_lettered", "lag") if k in info)
         lines.append(f"{name}: {state} (pid {info.get('pid')}) {counters}")
+        if info.get("quality"):
+            cases = ", ".join(f"{rule} {n}" for rule, n in info["quality"].items())
+            lines.append(f"  data quality: {cases} (bridge report quality)")
     return "\n".join(lines)

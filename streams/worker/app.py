@@ -11,6 +11,9 @@ Delivery order per batch (at-least-once, exactly-once effect):
 3. the batch's offsets are acknowledged when the batch is done.
 A crash between 1 and 2 re-sends commands on restart (casavi upserts are idempotent);
 a crash can never mark a command as emitted that did not reach the outbound topic.
+
+Every ``QUALITY_INTERVAL_S`` after commands went out, the worker rewrites the data-quality
+report (``bridge report quality``) and puts its counts into the status file.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 import faust
@@ -41,6 +44,7 @@ from streams.worker.step import BatchOutcome, BatchStep, Record
 from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.status import WorkerStatus
 from streams.mapping.topics import mapping_of
+from streams.report import QUALITY_INTERVAL_S, quality_path, write_report
 from streams.worker.topics import MAX_RECORD_BYTES, cdc_topics
 
 log = logging.getLogger(__name__)
@@ -104,6 +108,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                      table_of_topic, control_topic=kafka.ticks_topic, receipts_topic=kafka.receipts_topic,
                      max_command_bytes=kafka.max_command_bytes)
     loaded = asyncio.Event()
+    quality_due = asyncio.Event()  # set when commands went out: the data-quality report may have changed
+    report_path = quality_path(settings)
 
     def load_state() -> None:
         """Rebuild the in-memory state and indexes from the recovered tables."""
@@ -117,6 +123,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             processor.load_pending(_text(key))
         processor.finish_loading()
         loaded.set()
+        quality_due.set()
         log.info("state loaded: %d rows, %d emitted entities in %.1fs; %d roots queued for a pass",
                  processor.row_count, processor.emitted_count, time.monotonic() - started, processor.queued)
 
@@ -193,6 +200,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         if outcome.commands:
             await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in outcome.commands])
         write_emitted(step.delivered(outcome))
+        if outcome.commands:
+            quality_due.set()
         for key, value in outcome.meta_writes:
             meta[key] = value.encode()
         write_pending(outcome.projected_pending)
@@ -203,6 +212,16 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         status.record_batch(events=outcome.records, changes=outcome.changes, replayed=outcome.replayed,
                             commands=len(outcome.commands), dead_letters=len(outcome.dead_letters),
                             source_ts_ms=outcome.source_ts_ms)
+
+    @app.timer(interval=QUALITY_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def quality_report() -> None:
+        """The data-quality report (R08, R12, ``bridge report quality``), rewritten after changes."""
+        if not loaded.is_set() or not quality_due.is_set():
+            return
+        quality_due.clear()
+        report = processor.quality(datetime.now(timezone.utc))
+        write_report(report_path, report)
+        status.quality = report.counts()
 
     @app.timer(interval=settings.worker.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def tick() -> None:

@@ -13,20 +13,23 @@ contracts, instead of once per batch.
 Passes over many roots (the daily tick, a full sync, a changed configuration) are queued
 and projected in chunks of ``pass_chunk`` roots per batch, between live changes. The tick
 takes only the roots due that day from the ``DueIndex``. What the worker has finished is
-kept in its meta table: ``day`` (every root due on or before it is projected) and
-``config`` (the fingerprint of the sync settings the projection was made with); a worker
-started with other settings re-projects every root once.
+kept in its meta table: ``day`` (every root due on or before it is projected), ``config``
+(the fingerprint of the sync settings the projection was made with) and ``settings`` (those
+settings). A worker started with other settings re-projects the roots the change reaches
+(``roots_affected_by_config``): a person type disabled, a licence switched, a property
+deselected send what enters the projection and delete what left it. While such a pass runs,
+``settings_pass`` is set; a worker that finds it set (the pass was cut short, the settings
+changed again) re-projects every root once.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from streams.cdc.model import UNAVAILABLE, Row, RowChange
@@ -38,6 +41,8 @@ from streams.projection.diff import EmittedTable, plan
 from streams.projection.due import DUE_TABLES, DueIndex, roots_of_due_row
 from streams.projection.model import EmittedEntry
 from streams.projection.project import all_roots, effective_today
+from streams.projection.quality import QualityReport, quality_cases
+from streams.projection.reconfigure import roots_affected_by_config
 from streams.projection.roots import Root, parse_root_key
 from streams.projection.rules import ProjectionConfig
 from streams.projection.state import ErpState
@@ -74,15 +79,14 @@ class ReceiptOutcome:
 
 MetaWrite = tuple[str, str]  # key of the worker's meta table, value
 PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projected
-DAY, CONFIG = "day", "config"  # keys of the worker's meta table
+DAY, CONFIG, SETTINGS, SETTINGS_PASS = "day", "config", "settings", "settings_pass"  # keys of the meta table
 PASS_CHUNK = 2000  # roots of a queued pass projected per batch
 BULK_TX_CHANGES = 1000  # changes of one source transaction in a batch that make it a bulk load
 
 
 def config_fingerprint(config: SyncSettings) -> str:
-    """What the projection depends on besides the ERP rows and the day."""
-    settings = config.model_dump(mode="json", exclude={"today"})
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    """What the projection depends on besides the ERP rows and the day, in short."""
+    return hashlib.sha256(config.fingerprint().encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -105,6 +109,9 @@ class Processor:
         self._queued: set[tuple[Root, bool]] = set()
         self._done_when_drained: dict[str, str] = {}
         self._stored_fingerprint: str | None = None
+        self._stored_settings: str | None = None  # SyncSettings.fingerprint() of the last finished projection
+        self._settings_pass_cut_short = False
+        self._pass_started: list[MetaWrite] = []  # written with the first chunk of a settings pass
         self.pending: set[Root] = set()
         self.max_pending = max_pending
         self.max_defer_s = max_defer_s
@@ -130,6 +137,8 @@ class Processor:
         # removed); forgotten, so every root is projected again with today's rules
         self.day = day if day is not None and day <= self.today() else None
         self._stored_fingerprint = meta.get(CONFIG)
+        self._stored_settings = meta.get(SETTINGS)
+        self._settings_pass_cut_short = bool(meta.get(SETTINGS_PASS))
 
     def load_pending(self, root_key: str) -> None:
         """One root the worker had deferred when it stopped."""
@@ -153,16 +162,39 @@ class Processor:
 
     def finish_loading(self) -> None:
         """After the tables are loaded: a worker that does not know what its projection was
-        made with (first start on existing data, changed sync settings) projects every root
-        once, in chunks; the start tick then sends what fell due while it was stopped."""
+        made with (first start on existing data) projects every root once, in chunks; one
+        started with other sync settings projects the roots the change reaches. The start
+        tick then sends what fell due while it was stopped."""
         self.emitted = EmittedTable(self._loaded_emitted)
         self._loaded_emitted = []
         self.failed = {k: e.root for k, e in self.emitted.entries.items() if e.content_hash.startswith(FAILED)}
         if self._stored_fingerprint == self.fingerprint and self.day is not None:
             return
         if len(self.state) or len(self.emitted):
-            self.queue_all()
+            known = self.day is not None and not self._settings_pass_cut_short and self._stored_settings is not None
+            roots = self.reconfigured(self._stored_settings) if known else self.known_roots()
+            self._enqueue(sorted(roots, key=lambda r: r.key), False)
+            self._pass_started = [(SETTINGS_PASS, "1")]
         self._when_drained(self.today(), config=True)
+
+    def reconfigured(self, previous: str | None) -> set[Root]:
+        """The roots to re-project because the settings differ from ``previous`` (the
+        ``SyncSettings.fingerprint()`` of the last run; None: not known). Projecting them
+        sends what the new settings add and deletes what they take out (R13)."""
+        if previous is None or previous == self.config.fingerprint():
+            return set()
+        try:
+            before = SyncSettings.model_validate_json(previous)
+        except ValueError:
+            return self.known_roots()  # written by another version: take no chances
+        roots = roots_affected_by_config(self.state, before, self.config, self.today())
+        return self.known_roots() if roots is None else roots
+
+    def quality(self, generated_at: datetime) -> QualityReport:
+        """The data-quality report of the current state (``streams.projection.quality``)."""
+        today = self.today()
+        return QualityReport(generated_at=generated_at, today=today,
+                             cases=quality_cases(self.state, self.config, today))
 
     def _index_due(self, table: str, row: Row, after: date | None) -> None:
         stored = self.state.get(table, tuple(row[c] for c in TABLES[table].primary_key))
@@ -337,6 +369,8 @@ class Processor:
                 done[DAY] = day.isoformat()
         if config:
             done[CONFIG] = self.fingerprint
+            done[SETTINGS] = self.config.fingerprint()
+            done[SETTINGS_PASS] = ""
 
     @property
     def queued(self) -> int:
@@ -350,8 +384,10 @@ class Processor:
             item = self._queue.popleft()
             self._queued.discard(item)
             (chunk.forced if item[1] else chunk.roots).add(item[0])
+        if self._pass_started and (chunk.roots or chunk.forced):  # a settings pass begins: mark it
+            chunk.meta_writes, self._pass_started = self._pass_started, []
         if not self._queue and self._done_when_drained:
-            chunk.meta_writes = sorted(self._done_when_drained.items())
+            chunk.meta_writes = chunk.meta_writes + sorted(self._done_when_drained.items())
             self._done_when_drained = {}
             for key, value in chunk.meta_writes:
                 if key == DAY:

@@ -19,6 +19,7 @@ class WorkerStatus:
         self.counters: dict[str, int] = {"batches": 0, "events": 0, "changes": 0, "replayed": 0, "commands": 0,
                                      "dead_letters": 0}
         self.newest_source_ts_ms: int | None = None
+        self.quality: dict[str, int] = {}  # data-quality cases per rule (``bridge report quality``)
         self._written_at = 0.0
 
     def record_batch(self, *, events: int, changes: int, replayed: int, commands: int, dead_letters: int,
@@ -42,6 +43,7 @@ class WorkerStatus:
             "updated_at": time.time(),
             "newest_source_ts_ms": self.newest_source_ts_ms,
             **self.counters,
+            "quality": self.quality,
         }
 
     def write(self) -> None:
