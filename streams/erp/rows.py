@@ -249,6 +249,11 @@ class StaffUserRow(ErpRow):
     phone: str | None = None
     active: bool | None = None
 
+    @property
+    def has_name(self) -> bool:
+        """First and last name, both not blank (casavi requires them for staff)."""
+        return bool(self.first_name and self.first_name.strip() and self.last_name and self.last_name.strip())
+
 
 class TeamRow(ErpRow):
     table: ClassVar[str] = "team"

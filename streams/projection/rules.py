@@ -321,7 +321,7 @@ class Rules:
             return STAFF_INACTIVE
         if not (u.user_no and u.user_no.strip()):
             return STAFF_WITHOUT_NUMBER
-        if not (u.first_name and u.first_name.strip() and u.last_name and u.last_name.strip()):
+        if not u.has_name:
             return STAFF_WITHOUT_NAME
         return None
 

@@ -5,7 +5,8 @@ build :class:`RowChange` values the way the CDC decoder does; ``random_dataset``
 builds a consistent ERP with every case the rules distinguish (selected and
 unselected properties, ended management, phantom and ended units, tenants with and
 without e-mail, co-tenants, anonymized persons, future, current, in-grace and ended
-contracts).
+contracts, persons of several types and none, shared e-mail addresses, owners and
+caretakers, staff users active and not, with rights on properties and in teams).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def random_dataset(
         pid = next(person_ids)
         first, last = rnd.choice(_FIRST), rnd.choice(_LAST)
         ds.add(
-            "person", person_id=pid, person_no=f"P{pid:05d}", person_type_code=rnd.choice(["MIE", "EIG", None]),
+            "person", person_id=pid, person_no=f"P{pid:05d}", person_type_code=rnd.choice(["MIE", "MIE", "EIG", "INT", None]),
             salutation=rnd.choice(["Frau", "Herr", None]), title=rnd.choice([None, "Dr."]), first_name=first,
             last_name=last, company=None, email=f"{first.lower()}.{pid}@example.invalid" if email else None,
             phone="+49 30 000000" if rnd.random() < 0.5 else None, mobile=None, street=rnd.choice(_STREETS),
@@ -94,6 +95,14 @@ def random_dataset(
         )
         return pid
 
+    for tid in (1, 2):
+        ds.add("team", team_id=tid, name=f"Team {tid}")
+    for uid in range(1, 6):
+        ds.add("staff_user", user_id=uid, user_no=f"U{uid}" if uid != 5 else None, first_name=rnd.choice(_FIRST),
+               last_name=rnd.choice(_LAST), email=f"staff{uid}@example.invalid", phone=None,
+               active=rnd.random() < 0.8)
+        if rnd.random() < 0.6:
+            ds.add("team_member", team_id=rnd.choice([1, 2]), user_id=uid)
     for pi in range(properties):
         prop_id = pi + 1
         mandant = rnd.choice([1, 1, 1, 2, 3])
@@ -104,8 +113,10 @@ def random_dataset(
             postal_code="10115", city="Berlin", country="DE", management_start=date(2010, 1, 1),
             management_end=today - timedelta(days=rnd.randint(1, 10)) if ended else
             rnd.choice([None, None, today, today + timedelta(days=100)]),
-            team_id=None,
+            team_id=rnd.choice([None, 1, 2]),
         )
+        for uid in rnd.sample(range(1, 6), rnd.randint(0, 2)):
+            ds.add("property_user", property_id=prop_id, user_id=uid, is_responsible=rnd.random() < 0.5)
         buildings = []
         for _ in range(rnd.randint(0, 2)):
             bid = next(building_ids)
@@ -140,6 +151,8 @@ def random_dataset(
                     co = person(email=rnd.random() < 0.5, anonymized=rnd.random() < 0.05)
                     ds.add("contract_party", contract_id=cid, person_id=co,
                            role=rnd.choice(["CO_TENANT", "RESIDENT", "PARTNER"]))
+                if rnd.random() < 0.15:
+                    ds.add("property_owner", property_id=prop_id, person_id=main)
                 # sometimes an existing person is also party of this contract
                 if rnd.random() < 0.2 and cid > 1:
                     other = rnd.randint(1, main - 1) if main > 1 else None
@@ -148,6 +161,13 @@ def random_dataset(
                 if end is None:
                     break
                 start = end + timedelta(days=1)
+        if rnd.random() < 0.3 and ds.rows.get("person"):
+            ds.add("caretaker", property_id=prop_id, person_id=rnd.randint(1, len(ds.rows["person"])))
+    # a few shared e-mail addresses (couples), in other case and with blanks
+    persons = [p for p in ds.rows.get("person", []) if p["email"]]
+    for _ in range(len(persons) // 6):
+        a, b = rnd.sample(persons, 2)
+        b["email"] = rnd.choice([a["email"], f" {a['email'].upper()} "])
     return ds
 
 

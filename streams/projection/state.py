@@ -92,7 +92,7 @@ _CONTRACT_FOR_PERSONS = ("contract_type", "unit_id", "person_id", "start_date", 
 # person columns that decide whether their contracts (and so the contracts' other parties) are
 # synced or name them: presence aside, the number, having an e-mail, anonymization, the type
 _PERSON_FOR_CONTRACTS = ("person_no", "has_email", "is_anonymized", "type_key")
-_STAFF_FOR_RESPONSIBILITIES = ("user_no", "active")
+_STAFF_FOR_RESPONSIBILITIES = ("user_no", "active", "has_name")  # what decides whether the staff user is synced
 
 
 def _changed(old: ErpRow | None, new: ErpRow | None, cols: tuple[str, ...]) -> bool:

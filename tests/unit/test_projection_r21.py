@@ -29,8 +29,9 @@ from streams.projection.sample import change, delete, random_dataset
 from streams.settings import SyncSettings
 
 TODAY = date(2025, 6, 15)
-CFG = SyncSettings(mandanten=[1, 2], properties=["1000", "1001", "1002", "1004", "1005", "1007"],
-                   portal_days_before_start=7, delete_after_days=30)
+CFG = SyncSettings(mandanten=[1, 2], properties=["1000", "1001", "1002", "1004", "1:1005", "2:1005", "1007"],
+                   portal_days_before_start=7, delete_after_days=30, person_types=["MIE", "EIG"],
+                   owner_licence=True, caretaker_licence=True)
 
 
 def snapshot(out: dict[str, Desired]) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -134,8 +135,9 @@ class History:
             return delete(k[0], row)
         if roll < 0.2 and self.deleted:
             table, row = self.deleted.pop(rnd.randrange(len(self.deleted)))
-            self.live[self.key(table, row)] = row
-            return change(table, row, "c")
+            if not self.number_taken(table, row):
+                self.live[self.key(table, row)] = row
+                return change(table, row, "c")
         k = rnd.choice(sorted(self.live, key=repr))
         table, old = k[0], self.live[k]
         new = self.mutate(table, dict(old))
@@ -145,6 +147,17 @@ class History:
         self.live[self.key(table, new)] = new
         before = dict(old) if rnd.random() < 0.5 else {c: old[c] for c in TABLES[table].primary_key}
         return change(table, new, "u", before=before)
+
+    # ERP numbers unique in their scope (docs/projection.md): a restored row may not take one
+    _NUMBERS = {"property": ("mandant_no", "property_no"), "unit": ("property_id", "unit_no"),
+                "contract": ("unit_id", "contract_no"), "person": ("person_no",), "staff_user": ("user_no",)}
+
+    def number_taken(self, table: str, row: Row) -> bool:
+        cols = self._NUMBERS.get(table)
+        if cols is None:
+            return False
+        number = tuple(row[c] for c in cols)
+        return any(t == table and tuple(r[c] for c in cols) == number for (t, _), r in self.live.items())
 
     def mutate(self, table: str, r: Row) -> Row | None:
         rnd = self.rnd
@@ -157,7 +170,8 @@ class History:
                 r["management_end"] = rnd.choice([None, TODAY - timedelta(days=1), TODAY])
             elif choice == 1:
                 r["property_no"] = rnd.choice(["1004", "1007"]) if rnd.random() < 0.3 else f"9{n:04d}"
-                if r["property_no"] in self.ids("property", "property_no"):
+                if r["property_no"] in self.ids("property", "property_no") + [
+                        row["property_no"] for t, row in self.pending + self.deleted if t == "property"]:
                     r["property_no"] = f"9{n:04d}"
             elif choice == 2:
                 r["mandant_no"] = rnd.choice([1, 2, 3])
@@ -184,8 +198,10 @@ class History:
             else:
                 r["area"] = Decimal(n)
         elif table == "person":
-            choice = rnd.randrange(5)
-            if choice == 0:
+            choice = rnd.randrange(6)
+            if choice == 5:  # an address another person has (R08)
+                r["email"] = rnd.choice([e for e in self.ids("person", "email") if e] or [None])
+            elif choice == 0:
                 r["email"] = None if r["email"] else f"p{n}@example.invalid"
             elif choice == 1:
                 r["anonymized_at"] = None if r["anonymized_at"] else datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -221,6 +237,21 @@ class History:
                 r["person_id"] = rnd.choice(persons)
                 if self.key(table, r) in self.live:
                     return None
+        elif table == "staff_user":
+            if rnd.random() < 0.5:
+                r["active"] = not r["active"]
+            else:
+                r["first_name"] = rnd.choice([None, f"Vorname {n}"])
+        elif table == "team":
+            r["name"] = f"Team {n}"
+        elif table == "property_user":
+            r["is_responsible"] = not r["is_responsible"]
+        elif table in ("team_member", "property_owner", "caretaker"):  # a key change: another team, person
+            col, pool = {"team_member": ("team_id", [1, 2]), "property_owner": ("person_id", None),
+                         "caretaker": ("person_id", None)}[table]
+            r[col] = rnd.choice(pool or self.ids("person", "person_id") or [r[col]])
+            if self.key(table, r) in self.live:
+                return None
         else:
             return None
         return r
