@@ -286,7 +286,7 @@ def test_r21_incremental_projection_equals_full(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
-def test_r09_timer_keeps_projection_current(seed: int) -> None:
+def test_r21_timer_keeps_projection_current(seed: int) -> None:
     """Day by day, re-projecting only ``roots_due`` keeps casavi equal to the projection."""
     st = ErpState()
     for c in random_dataset(seed, properties=8, units_per_property=4, today=TODAY).changes():
@@ -310,7 +310,7 @@ def test_r09_timer_keeps_projection_current(seed: int) -> None:
     assert casavi.hashes() == emitted.hashes()
 
 
-def test_r09_timer_catches_up_over_several_days() -> None:
+def test_r21_timer_catches_up_over_several_days() -> None:
     st = ErpState()
     for c in random_dataset(5, properties=8, units_per_property=4, today=TODAY).changes():
         st.apply(c)
@@ -320,3 +320,26 @@ def test_r09_timer_catches_up_over_several_days() -> None:
     plan(st, all_roots(st), cfg, start, emitted)
     plan(st, roots_due(st, cfg, start, TODAY), cfg, TODAY, emitted)  # the worker was down for 60 days
     assert emitted.hashes() == {k: d.content_hash for k, d in project_all(st, cfg, TODAY).items()}
+
+
+def test_r09_timer_fires_on_the_first_day_after_the_grace_period() -> None:
+    """Contract 500 ends on E; with 30 grace days the timer has nothing to do on E+30 and
+    deletes it with its persons on E+31 — no row changed."""
+    from streams.projection.sample import minimal_dataset
+    from streams.projection import PersonRoot, UnitRoot
+
+    ds = minimal_dataset()
+    end = date(2025, 3, 31)
+    ds.rows["contract"][0]["end_date"] = end
+    st = fold(ds.changes())
+    cfg = SyncSettings(delete_after_days=30)
+    emitted = EmittedTable()
+    plan(st, all_roots(st), cfg, end, emitted)
+    day30, day31 = end + timedelta(days=30), end + timedelta(days=31)
+    assert plan(st, roots_due(st, cfg, end, day30), cfg, day30, emitted) == []
+    due = roots_due(st, cfg, day30, day31)
+    assert due == {UnitRoot(1000), PersonRoot(1), PersonRoot(2)}
+    assert [(c.op, c.entity, c.reference_id) for c in plan(st, due, cfg, day31, emitted)] == [
+        ("UPSERT", "unit", "1-1000-0001"), ("DELETE", "contract", "1-1000-0001-01"),
+        ("DELETE", "contact", "P001"), ("DELETE", "contact", "P002"),
+    ]

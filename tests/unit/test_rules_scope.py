@@ -104,3 +104,31 @@ def test_r04_phantom_unit_never_synced() -> None:
     from streams.projection import UnitRoot
     assert project_root(st, UnitRoot(1000), SyncSettings(), TODAY, excluded=excluded) == {}
     assert excluded == {"unit:1-1000-0001": "R04 phantom unit", "contract:1-1000-0001-01": "R04 phantom unit"}
+
+
+def test_r01_selection_by_mandant_and_property_number() -> None:
+    ds = minimal_dataset()
+    ds.add("mandant", mandant_no=2, name="Mandant Zwei")
+    ds.add("property", property_id=20, mandant_no=2, property_no="1000", name="Gleiche Nummer")  # same number
+    st = state_of(ds)
+    assert keys(st, SyncSettings(properties=["1:1000"])) == FULL
+    assert keys(st, SyncSettings(properties=["2:1000"])) == {"property:2-1000"}
+    assert keys(st, SyncSettings(properties="1000")) == FULL | {"property:2-1000"}  # a bare number: every Mandant
+    assert keys(st, SyncSettings(properties=["3:1000"])) == set()
+
+
+def test_r01_selection_entry_must_name_a_mandant_number() -> None:
+    with pytest.raises(ValueError, match="mandant_no"):
+        SyncSettings(properties=["x:1000"])
+
+
+def test_r01_selection_edited_in_place_is_not_a_stale_configuration() -> None:
+    st = state_of(minimal_dataset())
+    cfg = SyncSettings(properties=["1000"])
+    assert keys(st, cfg) == FULL
+    assert cfg.properties is not None
+    cfg.properties[0] = "2000"  # another list of the same length
+    assert keys(st, cfg) == set()
+    cfg.mandanten = [2]
+    cfg.properties[0] = "1000"
+    assert keys(st, cfg) == set()

@@ -10,7 +10,7 @@ from streams.commands.model import CasaviCommand
 from streams.projection.project import project_all
 from streams.cdc.model import RowChange, SourcePosition
 from streams.projection.roots import UnitRoot
-from streams.projection.sample import change, delete, random_dataset
+from streams.projection.sample import change, delete, minimal_dataset, random_dataset
 from streams.settings import SyncSettings
 from streams.worker.processor import Processor
 from streams.worker.rowcodec import dumps_entry, loads_entry
@@ -80,14 +80,22 @@ def test_r21_restart_from_persisted_tables_sends_nothing() -> None:
 
 
 def test_r09_tick_deletes_person_after_grace_without_row_change() -> None:
-    ds = random_dataset(5, properties=3, units_per_property=3, today=TODAY)
+    """Contract 500 ended 30 days before TODAY: still in its grace period today, out of it on
+    the next day's tick, with no row change in between."""
+    ds = minimal_dataset()
+    ds.rows["contract"][0]["end_date"] = TODAY - timedelta(days=30)
     proc = Processor(SyncSettings(today=TODAY))
     held, _, _ = _run(proc, ds.changes(), batch=100)
-    later = TODAY + timedelta(days=400)
-    proc.config = SyncSettings(today=later)
-    _apply(held, proc.reproject_all())
-    expected = project_all(proc.state, proc.config, later)
-    assert set(held) == set(expected)
+    assert {"contract:1-1000-0001-01", "contact:P001", "contact:P002"} <= set(held)
+    assert proc.reproject_all() == []  # today's tick: nothing due
+    proc.config = SyncSettings(today=TODAY + timedelta(days=1))
+    commands = proc.reproject_all()
+    assert [(c.op, c.entity, c.reference_id, c.reason) for c in commands] == [
+        ("UPSERT", "unit", "1-1000-0001", "upsert changed"),
+        ("DELETE", "contract", "1-1000-0001-01", "R09 contract ended"),
+        ("DELETE", "contact", "P001", "R05 no synced valid contract"),
+        ("DELETE", "contact", "P002", "R05 no synced valid contract"),
+    ]
 
 
 def test_r13_row_delete_emits_delete() -> None:
