@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test unit bench typecheck stack-up stack-down clean
+.PHONY: setup demo test unit bench mutants typecheck stack-up stack-down clean
 
 $(BIN)/bridge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ unit: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Each rule's decision switched off in turn: the tests named after the rule must fail (bench/results/mutants-*.json)
+mutants: setup
+	$(BIN)/python bench/mutants.py
 
 stack-up: setup
 	$(BIN)/bridge stack up

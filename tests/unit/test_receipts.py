@@ -85,7 +85,7 @@ def test_a_refused_delete_stays_owned_and_is_sent_again() -> None:
     assert [(c.op, c.slot) for c in again] == [("DELETE", "contact:P30")]
 
 
-def test_receipts_of_superseded_commands_or_another_system_change_nothing() -> None:
+def test_r22_receipts_of_another_system_or_of_superseded_commands_change_nothing() -> None:
     p = Processor(SyncSettings(today=TODAY), system="production")
     rows = company(p)
     first = by_slot(p.project({PersonRoot(30)}))
