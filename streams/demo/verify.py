@@ -19,7 +19,8 @@ from streams.projection.project import project_all
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
 
-SIM_KINDS = {"contact": "contacts", "property": "properties", "unit": "units", "contract": "contracts"}
+SIM_KINDS = {"contact": "contacts", "property": "properties", "unit": "units", "contract": "contracts",
+             "staff": "staff", "responsibility": "responsibilities"}
 
 
 def load_state(conn: Any) -> ErpState:
