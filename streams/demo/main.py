@@ -7,6 +7,10 @@
 3. a deterministic housing company loaded into PostgreSQL
 4. progress until casavi holds exactly the projection of the ERP, then a summary
 5. probe edits (latency from COMMIT to casavi) and a burst of live changes
+
+The demo turns on the owner and caretaker licences and enables the person types TENANT and
+OWNER (prospects stay out), unless ``BRIDGE_SYNC__…`` says otherwise, so the summary shows
+owners, caretakers, staff with their property responsibilities and the data-quality report.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from streams.demo.generate import apply_changes, generate, live_changes, load
 from streams.demo.services import BridgeServices, wait_for
 from streams.demo.verify import Comparison, compare, expected_from_db
 from streams.projection.project import effective_today
-from streams.settings import BridgeSettings
+from streams.report import quality_path, read_report
+from streams.settings import BridgeSettings, SyncSettings
 from streams.stack import postgres
 from streams.stack.commands import bring_down, bring_up
 from streams.stack.kafka import bootstrap_servers
@@ -35,11 +40,23 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
+# What the demo turns on, unless the environment sets it (BRIDGE_SYNC__<NAME>)
+DEMO_SYNC: dict[str, object] = {"owner_licence": True, "caretaker_licence": True, "person_types": ["TENANT", "OWNER"]}
+
+
+def demo_sync(sync: SyncSettings) -> SyncSettings:
+    return sync.model_copy(update={k: v for k, v in DEMO_SYNC.items() if f"BRIDGE_SYNC__{k.upper()}" not in os.environ})
+
+
 def run_env(settings: BridgeSettings, run_id: str) -> dict[str, str]:
     """Environment for the bridge's processes: this run's own consumer groups and topics,
     so every demo starts from a clean casavi and replays the CDC topics from the start."""
     env = dict(os.environ)
+    sync = settings.sync
     env.update({
+        "BRIDGE_SYNC__OWNER_LICENCE": str(sync.owner_licence).lower(),
+        "BRIDGE_SYNC__CARETAKER_LICENCE": str(sync.caretaker_licence).lower(),
+        **({"BRIDGE_SYNC__PERSON_TYPES": ",".join(sync.person_types)} if sync.person_types else {}),
         "BRIDGE_STACK__HOME": str(settings.stack.home),
         "BRIDGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers(settings.stack),
         "BRIDGE_KAFKA__WORKER_APP_ID": f"casavi-bridge-{run_id}",
@@ -80,6 +97,7 @@ def wait_converged(conn: Any, services: BridgeServices, settings: BridgeSettings
 
 def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
     started = time.monotonic()
+    settings = settings.model_copy(update={"sync": demo_sync(settings.sync)})
     if args.reset:
         _say("0/5 emptying the local stack (data and CDC history; the download cache stays) ...")
         bring_down(settings, purge=True)
@@ -107,7 +125,8 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
             _say(f"    casavi equals the projection after {sync_s:.1f}s: "
                  + ", ".join(f"{e} {n}" for e, n in sorted(stats.get("entities", {}).items())))
             _say(f"    casavi calls: {sum(stats['requests'].values())} "
-                 f"({stats['write_calls']} imports, {stats['import_items']} items)")
+                 f"({stats['write_calls']} writes, {stats['import_items']} items)")
+            people = people_summary(sim_get(services.sim_url, "/_sim/state"), dataset, settings, sync_started)
 
             _say("5/5 live changes ...")
             latencies = probe_latencies(conn, services, dataset, n=20)
@@ -126,6 +145,8 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
             _say(f"  entities in casavi     {stats.get('entities')}")
             _say(f"  casavi calls           {sum(stats['requests'].values())} for the initial load")
             _say(f"  initial sync           {sync_s:.1f}s")
+            for line in people:
+                _say(f"  {line}")
             _say(f"  latency COMMIT->casavi p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms "
                  f"({len(latencies)} probe edits)")
             _say(f"  elapsed                {time.monotonic() - started:.1f}s")
@@ -139,6 +160,40 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
     finally:
         services.stop()
     return 0
+
+
+def people_summary(state: dict[str, dict[str, Any]], dataset: Any, settings: BridgeSettings,
+                   since: float) -> list[str]:
+    """Owners, caretakers, staff and the data-quality report, as casavi and the worker have them."""
+    sync = settings.sync
+    contacts = {ref for ref, c in state["contacts"].items() if not c.get("archived")}
+    number = {p["person_id"]: p["person_no"] for p in dataset.tables["person"]}
+    owner_contracts = [c for c in state["contracts"].values() if c["type"] == "OWNER"]
+    owners = {p["contactId"] for c in owner_contracts for p in c["contacts"] if p["role"] == "MAIN"}
+    owners |= {number[o["person_id"]] for o in dataset.tables["property_owner"]} & contacts
+    caretakers = {number[c["person_id"]] for c in dataset.tables["caretaker"]} & contacts
+    responsible = sum(1 for r in state["responsibilities"].values() if r["responsible"])
+    path = quality_path(settings)
+    wall_since = time.time() - (time.monotonic() - since)
+
+    def written() -> Any:
+        report = read_report(path)
+        return report if report is not None and report.generated_at.timestamp() >= wall_since else None
+
+    try:
+        report = wait_for(written, 60, "the data-quality report")
+        counts = ", ".join(f"{rule} {n}" for rule, n in report.counts().items()) or "none"
+        quality = f"{len(report.cases)} cases ({counts}): bridge report quality"
+    except TimeoutError:
+        quality = f"not written yet ({path})"
+    return [
+        f"owners                 {len(owners)} contacts, {len(owner_contracts)} OWNER contracts "
+        f"(owner licence {'on' if sync.owner_licence else 'off'})",
+        f"caretakers             {len(caretakers)} contacts (caretaker licence {'on' if sync.caretaker_licence else 'off'})",
+        f"staff                  {len(state['staff'])} staff members, {len(state['responsibilities'])} property "
+        f"responsibilities ({responsible} responsible)",
+        f"data quality           {quality}",
+    ]
 
 
 def probe_latencies(conn: Any, services: BridgeServices, dataset: Any, n: int) -> list[float]:
