@@ -259,12 +259,13 @@ def test_malformed_cdc_event_goes_to_dlq_and_stream_goes_on(chain: Bridge, stack
 
 
 def test_r09_grace_period_ends_on_its_day_without_a_row_change(chain: Bridge) -> None:
-    """The worker re-projects on its timer (and at start): a contract 20 days past its end is
-    in its grace period today and out of it 15 days later, with no ERP change in between."""
-    chain.sql("UPDATE erp.contract SET end_date = %s WHERE contract_id = 8011", TODAY - timedelta(days=20))
+    """The worker re-projects on its timer (and at start): a contract that ended 30 days ago
+    is on the last day of its 30-day grace period today and out of it tomorrow, with no ERP
+    change in between."""
+    chain.sql("UPDATE erp.contract SET end_date = %s WHERE contract_id = 8011", TODAY - timedelta(days=30))
     assert "E801-1" in chain.wait_converged()["contacts"]
     worker = chain.services.worker
-    later = TODAY + timedelta(days=15)
+    later = TODAY + timedelta(days=1)
     worker.stop()
     worker.env["BRIDGE_SYNC__TODAY"] = later.isoformat()
     worker.start()
