@@ -101,3 +101,29 @@ def test_r13_worker_started_with_a_disabled_type_deletes_its_persons() -> None:
         ("UPSERT", "unit", "1-1000-0001"), ("DELETE", "contract", "1-1000-0001-01"),
         ("DELETE", "contact", "P001"), ("DELETE", "contact", "P002"),
     ]
+
+
+def test_r13_worker_restarted_with_a_disabled_type_queues_only_what_the_change_reaches() -> None:
+    """Through the worker's meta table: the settings of the finished projection are known, so
+    the start queues the affected roots, not every root; a settings pass cut short (its
+    marker still set) queues every root."""
+    from streams.worker.processor import CONFIG, DAY, SETTINGS, SETTINGS_PASS, config_fingerprint
+    from streams.worker.rowcodec import dumps_entry, loads_entry
+
+    before = SyncSettings(today=TODAY)
+    first = Processor(before)
+    step = first.fold(company().changes())
+    rows = {key: dumps_entry(row, position) for key, row, position in step.row_writes}
+    meta = {DAY: TODAY.isoformat(), CONFIG: config_fingerprint(before), SETTINGS: before.fingerprint()}
+
+    def restart(extra: dict[str, str]) -> Processor:
+        proc = Processor(SyncSettings(today=TODAY, person_types=["EIG"]))
+        proc.load_meta({**meta, **extra})
+        for key, value in rows.items():
+            proc.load_row(key, *loads_entry(value))
+        proc.finish_loading()
+        return proc
+
+    assert sorted(r.key for r in restart({}).next_chunk().roots) == ["C:1", "C:2", "U:1000"]
+    cut_short = restart({SETTINGS_PASS: "1"})
+    assert cut_short.queued == len(cut_short.known_roots()) > 3

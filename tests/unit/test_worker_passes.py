@@ -18,7 +18,7 @@ from streams.projection.due import DueIndex, due_days
 from streams.projection.rules import ProjectionConfig
 from streams.projection.sample import minimal_dataset, random_dataset
 from streams.settings import SyncSettings
-from streams.worker.processor import CONFIG, DAY, Processor
+from streams.worker.processor import CONFIG, DAY, SETTINGS, SETTINGS_PASS, Processor
 from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.step import BatchStep, Record
 from streams.cdc.decode import Decoder
@@ -178,8 +178,10 @@ def test_a_pass_is_projected_in_chunks_and_recorded_once_it_is_drained() -> None
         sizes.append(len(chunk.roots))
         metas.append(chunk.meta_writes)
     assert sum(sizes) == total and max(sizes) == 7
-    assert all(m == [] for m in metas[:-1])
-    assert metas[-1] == [(CONFIG, proc.fingerprint), (DAY, "2026-10-01")]
+    assert metas[0] == [(SETTINGS_PASS, "1")]  # a pass for the settings has begun
+    assert all(m == [] for m in metas[1:-1])
+    assert metas[-1] == [(CONFIG, proc.fingerprint), (DAY, "2026-10-01"), (SETTINGS, proc.config.fingerprint()),
+                         (SETTINGS_PASS, "")]
 
 
 def test_changed_sync_settings_queue_every_root_once_and_the_same_settings_none() -> None:
