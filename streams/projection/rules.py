@@ -44,6 +44,7 @@ from streams.casavi.models import (
     Property,
     Responsibility,
     Staff,
+    StaffRole,
     Unit,
 )
 from streams.erp.rows import BuildingRow, ContractRow, PersonRow, PropertyRow, StaffUserRow, UnitRow
@@ -108,7 +109,7 @@ class ProjectionConfig:
     person_types: frozenset[str] | None
     owner_licence: bool
     caretaker_licence: bool
-    staff_role: str
+    staff_role: StaffRole
 
     @classmethod
     def of(cls, config: SyncSettings | ProjectionConfig) -> ProjectionConfig:
