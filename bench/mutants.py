@@ -66,7 +66,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("R07", "co-tenants need no e-mail", RULES,
            'if c.contract_type == "TENANT" and role in TENANT_PARTY_ROLES and not person.has_email:', "if False:"),
     Mutant("R08", "every person keeps a shared address", RULES,
-           "            if owner != p.person_id:\n                return None",
+           "            if self._email_owner[key] != p.person_id:\n                return None",
            "            if False:\n                return None"),
     Mutant("R09", "contracts valid forever", RULES, '"""R09 alone."""', '"""R09 alone."""\n        return None'),
     Mutant("R10", "OWNER contracts without the licence", RULES,

@@ -150,9 +150,6 @@ def person_no_order(person_no: str) -> tuple[int, int, str]:
     return (0, int(digits), digits) if digits.isdigit() else (1, 0, digits)
 
 
-_UNKNOWN = -1
-
-
 class Rules:
     """The rules evaluated against one state, configuration and day."""
 
@@ -300,10 +297,9 @@ class Rules:
         if key is None:
             return None
         if sum(1 for _ in self.state.persons_by_email.of(key)) > 1:
-            owner = self._email_owner.get(key, _UNKNOWN)
-            if owner == _UNKNOWN:
-                owner = self._email_owner[key] = self.email_owner(key)
-            if owner != p.person_id:
+            if key not in self._email_owner:
+                self._email_owner[key] = self.email_owner(key)
+            if self._email_owner[key] != p.person_id:
                 return None
         return p.email_address
 
@@ -326,7 +322,7 @@ class Rules:
             return STAFF_WITHOUT_NAME
         return None
 
-    # --- documents (R14, R05) ---------------------------------------------------------------
+    # --- documents (R05, R12, R14) ---------------------------------------------------------------
 
     def property_document(self, p: PropertyRow, ref: str) -> dict[str, Any]:
         st = self.state
