@@ -81,7 +81,7 @@ MetaWrite = tuple[str, str]  # key of the worker's meta table, value
 PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projected
 DAY, CONFIG, SETTINGS, SETTINGS_PASS = "day", "config", "settings", "settings_pass"  # keys of the meta table
 PASS_CHUNK = 2000  # roots of a queued pass projected per batch
-BULK_TX_CHANGES = 1000  # changes of one source transaction in a batch that make it a bulk load
+BULK_TX_CHANGES = 1000  # changes of one source transaction that make it a bulk load
 
 
 def config_fingerprint(config: SyncSettings) -> str:
@@ -116,6 +116,7 @@ class Processor:
         self.max_pending = max_pending
         self.max_defer_s = max_defer_s
         self._pending_since: float | None = None
+        self._tx_changes: dict[str, int] = {}  # changes seen so far of the transactions still arriving
         self.state = ErpState()
         self.emitted = EmittedTable()
         # slots casavi did not apply -> their root key; and, for those that wait for another
@@ -219,7 +220,7 @@ class Processor:
         replay and is skipped; a row that breaks the schema is dead-lettered, not folded."""
         changes = list(changes)
         result = FoldResult()
-        result.bulk = is_bulk(changes)
+        result.bulk = self._bulk(changes)
         for change in changes:
             key = row_key(change.table, change.key)
             position = change.position.sort_key if change.position.known else None
@@ -248,6 +249,21 @@ class Processor:
             if ts is not None and (result.newest_source_ts_ms is None or ts > result.newest_source_ts_ms):
                 result.newest_source_ts_ms = ts
         return result
+
+    def _bulk(self, changes: Sequence[RowChange]) -> bool:
+        """Whether the batch is part of a bulk load: a snapshot that goes on, or a transaction
+        of which ``BULK_TX_CHANGES`` changes have arrived, counted across batches (Debezium
+        streams a large transaction over many batches). A transaction absent from a batch has
+        ended and is forgotten."""
+        seen: dict[str, int] = {}
+        snapshot = False
+        for change in changes:
+            position = change.position
+            snapshot = snapshot or position.snapshot
+            if position.tx is not None:
+                seen[position.tx] = seen.get(position.tx, self._tx_changes.get(position.tx, 0)) + 1
+        self._tx_changes = seen
+        return snapshot or any(count >= BULK_TX_CHANGES for count in seen.values())
 
     def _fill_unavailable(self, change: RowChange) -> RowChange:
         """Columns Debezium did not send (``UNAVAILABLE``: an unchanged LOB or TOASTed value)
@@ -481,21 +497,6 @@ class Processor:
             entry = self.emitted.entries.get(slot)
             writes.append((slot, None if entry is None else entry.to_dict()))
         return writes
-
-
-def is_bulk(changes: Sequence[RowChange]) -> bool:
-    """Whether the changes come from a bulk load: a snapshot that goes on, or a large
-    transaction (``BULK_TX_CHANGES`` of its changes in one batch)."""
-    per_tx: dict[str, int] = {}
-    for change in changes:
-        position = change.position
-        if position.snapshot:
-            return True
-        if position.tx is not None:
-            count = per_tx[position.tx] = per_tx.get(position.tx, 0) + 1
-            if count >= BULK_TX_CHANGES:
-                return True
-    return False
 
 
 def _fold_letter(change: RowChange, reason: str, code: str) -> DeadLetter:

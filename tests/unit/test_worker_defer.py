@@ -113,7 +113,7 @@ def test_debezium_marks_snapshot_reads_and_transactions() -> None:
 
 def test_a_snapshot_or_a_large_transaction_is_deferred_until_it_has_passed() -> None:
     from streams.cdc.model import RowChange, SourcePosition
-    from streams.worker.processor import BULK_TX_CHANGES, is_bulk
+    from streams.worker.processor import BULK_TX_CHANGES
 
     changes = random_dataset(6, properties=3, units_per_property=3, today=TODAY).changes()
 
@@ -121,10 +121,13 @@ def test_a_snapshot_or_a_large_transaction_is_deferred_until_it_has_passed() -> 
         return [c.model_copy(update={"position": SourcePosition(connector="postgresql", lsn=i + 1, **kw)})
                 for i, c in enumerate(cs)]
 
-    assert is_bulk(with_position(changes[:1], snapshot=True))
-    assert not is_bulk(with_position(changes[:BULK_TX_CHANGES - 1], tx="7"))
-    big = with_position((changes * (BULK_TX_CHANGES // len(changes) + 1))[:BULK_TX_CHANGES], tx="7")
-    assert is_bulk(big)
+    assert Processor(SyncSettings(today=TODAY)).fold(with_position(changes[:1], snapshot=True)).bulk
+    # a large transaction streamed over many small batches: bulk once 1,000 of its changes arrived
+    counting = Processor(SyncSettings(today=TODAY))
+    many = with_position((changes * (BULK_TX_CHANGES // len(changes) + 2))[:BULK_TX_CHANGES + 100], tx="7")
+    flags = [counting.fold(many[i:i + 100]).bulk for i in range(0, len(many), 100)]
+    assert flags == [False] * 9 + [True, True]
+    assert not counting.fold(with_position(changes[:5], tx="8")).bulk  # "7" has ended: forgotten
     proc = Processor(SyncSettings(today=TODAY), max_defer_s=0.0)
     proc.finish_loading()
     step = BatchStep(proc, Decoder(mapping_of(SourceSettings()), "x"), {}, control_topic="ticks",
