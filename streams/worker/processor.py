@@ -82,6 +82,7 @@ PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projecte
 DAY, CONFIG, SETTINGS, SETTINGS_PASS = "day", "config", "settings", "settings_pass"  # keys of the meta table
 PASS_CHUNK = 2000  # roots of a queued pass projected per batch
 BULK_TX_CHANGES = 1000  # changes of one source transaction that make it a bulk load
+BULK_TX_GONE_AFTER = 5  # batches of changes without a transaction after which it has ended
 
 
 def config_fingerprint(config: SyncSettings) -> str:
@@ -116,7 +117,8 @@ class Processor:
         self.max_pending = max_pending
         self.max_defer_s = max_defer_s
         self._pending_since: float | None = None
-        self._tx_changes: dict[str, int] = {}  # changes seen so far of the transactions still arriving
+        # transaction -> (changes seen so far, batches of changes since it was last seen)
+        self._tx_changes: dict[str, tuple[int, int]] = {}
         self.state = ErpState()
         self.emitted = EmittedTable()
         # slots casavi did not apply -> their root key; and, for those that wait for another
@@ -253,17 +255,32 @@ class Processor:
     def _bulk(self, changes: Sequence[RowChange]) -> bool:
         """Whether the batch is part of a bulk load: a snapshot that goes on, or a transaction
         of which ``BULK_TX_CHANGES`` changes have arrived, counted across batches (Debezium
-        streams a large transaction over many batches). A transaction absent from a batch has
-        ended and is forgotten."""
+        streams a large transaction over many batches, between which other topics' records
+        come). A transaction absent from ``BULK_TX_GONE_AFTER`` batches of changes has ended."""
+        if not changes:
+            return self._open_bulk_tx()
         seen: dict[str, int] = {}
         snapshot = False
         for change in changes:
             position = change.position
             snapshot = snapshot or position.snapshot
             if position.tx is not None:
-                seen[position.tx] = seen.get(position.tx, self._tx_changes.get(position.tx, 0)) + 1
-        self._tx_changes = seen
-        return snapshot or any(count >= BULK_TX_CHANGES for count in seen.values())
+                seen[position.tx] = seen.get(position.tx, 0) + 1
+        counts = self._tx_changes
+        for tx in list(counts):
+            if tx not in seen:
+                count, misses = counts[tx]
+                if misses + 1 >= BULK_TX_GONE_AFTER:
+                    del counts[tx]
+                else:
+                    counts[tx] = (count, misses + 1)
+        for tx, n in seen.items():
+            counts[tx] = (counts.get(tx, (0, 0))[0] + n, 0)
+        return snapshot or self._open_bulk_tx()
+
+    def _open_bulk_tx(self) -> bool:
+        """A large transaction is still arriving (other records may come between its own)."""
+        return any(count >= BULK_TX_CHANGES for count, _ in self._tx_changes.values())
 
     def _fill_unavailable(self, change: RowChange) -> RowChange:
         """Columns Debezium did not send (``UNAVAILABLE``: an unchanged LOB or TOASTed value)

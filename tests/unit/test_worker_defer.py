@@ -125,9 +125,14 @@ def test_a_snapshot_or_a_large_transaction_is_deferred_until_it_has_passed() -> 
     # a large transaction streamed over many small batches: bulk once 1,000 of its changes arrived
     counting = Processor(SyncSettings(today=TODAY))
     many = with_position((changes * (BULK_TX_CHANGES // len(changes) + 2))[:BULK_TX_CHANGES + 100], tx="7")
-    flags = [counting.fold(many[i:i + 100]).bulk for i in range(0, len(many), 100)]
-    assert flags == [False] * 9 + [True, True]
-    assert not counting.fold(with_position(changes[:5], tx="8")).bulk  # "7" has ended: forgotten
+    other = with_position(changes[:3], tx="8")
+    flags = []
+    for i in range(0, len(many), 100):
+        flags.append(counting.fold(many[i:i + 100]).bulk)
+        flags.append(counting.fold([]).bulk)  # a batch of receipts or control records only
+        flags.append(counting.fold(other).bulk)  # another transaction's changes in between
+    assert flags == [False] * 27 + [True] * 6  # from the 1,000th change of "7" on
+    assert [counting.fold(other).bulk for _ in range(5)] == [True, True, True, False, False]  # "7" ended
     proc = Processor(SyncSettings(today=TODAY), max_defer_s=0.0)
     proc.finish_loading()
     step = BatchStep(proc, Decoder(mapping_of(SourceSettings()), "x"), {}, control_topic="ticks",
