@@ -207,7 +207,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         write_pending(outcome.projected_pending)
         if outcome.dead_letters:
             await dead_letter(outcome.dead_letters)
-        if outcome.more_queued:  # the rest of a pass (or deferred roots) follows, also when no change arrives
+        if outcome.more_queued:  # the rest of a pass follows in the next batches, also when no change arrives
             await ticks.send(key=b"pass", value=PASS_RECORD)
         status.record_batch(events=outcome.records, changes=outcome.changes, replayed=outcome.replayed,
                             commands=len(outcome.commands), dead_letters=len(outcome.dead_letters),
@@ -227,6 +227,13 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     async def tick() -> None:
         """Time-driven rules (R09 grace period, contract start) fire without an ERP change."""
         await ticks.send(key=b"tick", value=json.dumps({"kind": "tick", "at": time.time()}).encode())
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def nudge() -> None:
+        """Deferred roots wait for a batch in which their bulk load or backlog has passed: when
+        no record comes, this one brings it."""
+        if loaded.is_set() and processor.pending:
+            await ticks.send(key=b"pass", value=PASS_RECORD)
 
     @app.task  # type: ignore[untyped-decorator]
     async def tick_at_start() -> None:

@@ -82,7 +82,7 @@ PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projecte
 DAY, CONFIG, SETTINGS, SETTINGS_PASS = "day", "config", "settings", "settings_pass"  # keys of the meta table
 PASS_CHUNK = 2000  # roots of a queued pass projected per batch
 BULK_TX_CHANGES = 1000  # changes of one source transaction that make it a bulk load
-BULK_TX_GONE_AFTER = 5  # batches of changes without a transaction after which it has ended
+BULK_TX_QUIET_S = 2.0  # seconds without a change of a transaction after which it has ended
 
 
 def config_fingerprint(config: SyncSettings) -> str:
@@ -117,8 +117,8 @@ class Processor:
         self.max_pending = max_pending
         self.max_defer_s = max_defer_s
         self._pending_since: float | None = None
-        # transaction -> (changes seen so far, batches of changes since it was last seen)
-        self._tx_changes: dict[str, tuple[int, int]] = {}
+        # transaction -> (changes seen so far, when last seen)
+        self._tx_changes: dict[str, tuple[int, float]] = {}
         self.state = ErpState()
         self.emitted = EmittedTable()
         # slots casavi did not apply -> their root key; and, for those that wait for another
@@ -217,12 +217,12 @@ class Processor:
 
     # --- one batch ----------------------------------------------------------------------
 
-    def fold(self, changes: Iterable[RowChange]) -> FoldResult:
+    def fold(self, changes: Iterable[RowChange], now: float | None = None) -> FoldResult:
         """Fold changes in order. A change not newer than the one that last wrote its row is a
         replay and is skipped; a row that breaks the schema is dead-lettered, not folded."""
         changes = list(changes)
         result = FoldResult()
-        result.bulk = self._bulk(changes)
+        result.bulk = self._bulk(changes, now)
         for change in changes:
             key = row_key(change.table, change.key)
             position = change.position.sort_key if change.position.known else None
@@ -252,35 +252,22 @@ class Processor:
                 result.newest_source_ts_ms = ts
         return result
 
-    def _bulk(self, changes: Sequence[RowChange]) -> bool:
+    def _bulk(self, changes: Sequence[RowChange], now: float | None = None) -> bool:
         """Whether the batch is part of a bulk load: a snapshot that goes on, or a transaction
         of which ``BULK_TX_CHANGES`` changes have arrived, counted across batches (Debezium
-        streams a large transaction over many batches, between which other topics' records
-        come). A transaction absent from ``BULK_TX_GONE_AFTER`` batches of changes has ended."""
-        if not changes:
-            return self._open_bulk_tx()
-        seen: dict[str, int] = {}
+        streams a large transaction over many batches, between which other records come). A
+        transaction not seen for ``BULK_TX_QUIET_S`` has ended."""
+        now = time.monotonic() if now is None else now
+        counts = self._tx_changes
         snapshot = False
         for change in changes:
             position = change.position
             snapshot = snapshot or position.snapshot
             if position.tx is not None:
-                seen[position.tx] = seen.get(position.tx, 0) + 1
-        counts = self._tx_changes
-        for tx in list(counts):
-            if tx not in seen:
-                count, misses = counts[tx]
-                if misses + 1 >= BULK_TX_GONE_AFTER:
-                    del counts[tx]
-                else:
-                    counts[tx] = (count, misses + 1)
-        for tx, n in seen.items():
-            counts[tx] = (counts.get(tx, (0, 0))[0] + n, 0)
-        return snapshot or self._open_bulk_tx()
-
-    def _open_bulk_tx(self) -> bool:
-        """A large transaction is still arriving (other records may come between its own)."""
-        return any(count >= BULK_TX_CHANGES for count, _ in self._tx_changes.values())
+                counts[position.tx] = (counts.get(position.tx, (0, now))[0] + 1, now)
+        for tx in [tx for tx, (_, seen) in counts.items() if now - seen >= BULK_TX_QUIET_S]:
+            del counts[tx]
+        return snapshot or any(count >= BULK_TX_CHANGES for count, _ in counts.values())
 
     def _fill_unavailable(self, change: RowChange) -> RowChange:
         """Columns Debezium did not send (``UNAVAILABLE``: an unchanged LOB or TOASTed value)

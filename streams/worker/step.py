@@ -57,7 +57,7 @@ class BatchOutcome:
     deferred: list[PendingWrite] = field(default_factory=list)  # roots now pending (before delivery)
     projected_pending: list[PendingWrite] = field(default_factory=list)  # pending roots done (after delivery)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    more_queued: int = 0  # roots of a pass, or deferred, still to project in later batches
+    more_queued: int = 0  # roots of a pass still to project in later batches
 
 
 class BatchStep:
@@ -98,7 +98,7 @@ class BatchStep:
                     continue
                 if not isinstance(decoded, Tombstone):
                     changes.append(decoded)
-        step = processor.fold(changes)
+        step = processor.fold(changes, now)
         out.changes, out.replayed, out.source_ts_ms = len(changes), step.replayed, step.newest_source_ts_ms
         out.row_writes = step.row_writes
         out.dead_letters.extend(step.dead_letters)
@@ -131,7 +131,7 @@ class BatchStep:
         if chunk.forced:
             commands += processor.project(chunk.forced, force=True)
         out.meta_writes = chunk.meta_writes
-        out.more_queued = processor.queued + len(processor.pending)
+        out.more_queued = processor.queued
         encoded = [(c, encode(c)) for c in commands]
         limit = self.max_command_bytes
         too_large = [c for c, value in encoded if len(value) > limit]
