@@ -9,6 +9,7 @@
     bridge replay --from-beginning|--to-datetime|--to-offsets   move worker and sink back (stopped)
     bridge report quality [--json]                         the data-quality cases (no personal data)
     bridge sim                                             the casavi simulator (HTTP)
+    bridge ui [--host] [--port]                            the protocol page (read-only, loopback by default)
     bridge demo [--no-reset]                               everything above with a generated housing company
 """
 
@@ -127,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--ignore-deletes", action="store_true",
                      help='ignore "delete": true on master data (the API text documents it for documents only)')
     sim.set_defaults(handler=_lazy("streams.simulator.main"))
+
+    ui = sub.add_parser("ui", help="serve the protocol page: pipeline, entities, dead letters, reconcile, quality")
+    ui.add_argument("--host", default=None, help="default: BRIDGE_UI__HOST (127.0.0.1)")
+    ui.add_argument("--port", type=int, default=None, help="default: BRIDGE_UI__PORT (18490)")
+    ui.set_defaults(handler=_lazy("streams.ui.main"))
 
     demo = sub.add_parser("demo", help="stack, simulator, worker and sink with a generated housing company")
     demo.add_argument("--seed", type=int, default=42)

@@ -213,6 +213,19 @@ class ReconcileSettings(BaseModel):
     )
 
 
+class UiSettings(BaseModel):
+    """The protocol page (``bridge ui``): one read-only page operators keep open."""
+
+    host: str = Field(default="127.0.0.1", description="where the page listens; another address needs a token")
+    port: int = Field(default=18490, ge=1, le=65535)
+    token: SecretStr | None = Field(
+        default=None, description="when set, the page answers only requests carrying it (Bearer header, cookie, "
+                                  "or ?token= once)")
+    refresh_s: float = Field(default=2.0, gt=0, description="how often the page gathers its figures")
+    connect_url: str | None = Field(
+        default=None, description="Kafka Connect REST API; unset = the local stack's (BRIDGE_STACK__HOST/CONNECT_PORT)")
+
+
 class BridgeSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BRIDGE_", env_nested_delimiter="__", extra="ignore", nested_model_default_partial_update=True
@@ -225,6 +238,7 @@ class BridgeSettings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
     log_level: str = "INFO"
 
     @classmethod

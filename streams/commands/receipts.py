@@ -39,6 +39,7 @@ class Receipt(BaseModel):
     error_code: str = ""
     needs: tuple[str, ...] = ()  # slots the command refers to (parents, named contacts)
     at_ms: int = 0
+    source_ts_ms: int | None = None  # the command's COMMIT time in the ERP: latency = receipt time - this
 
     @property
     def slot(self) -> str:
@@ -49,7 +50,8 @@ class Receipt(BaseModel):
            error_code: str = "") -> Receipt:
         return cls(system=system, entity=command.entity, reference_id=command.reference_id, op=command.op,
                    content_hash=command.content_hash, root=command.root, parent_ids=command.parent_ids,
-                   status=status, error_code=error_code, needs=references(command), at_ms=at_ms)
+                   status=status, error_code=error_code, needs=references(command), at_ms=at_ms,
+                   source_ts_ms=command.source_ts_ms)
 
     def encode(self) -> bytes:
         return self.model_dump_json().encode()

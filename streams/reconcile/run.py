@@ -26,6 +26,7 @@ from streams.commands.model import CasaviCommand, encode
 from streams.reconcile.compare import ENTITIES, Drift, compare, ownership
 from streams.reconcile.expected import read_expected
 from streams.reconcile.observe import CasaviView, read_casavi
+from streams.reconcile.progress import ProgressFile, progress_path
 from streams.settings import BridgeSettings
 from streams.sink.client import CasaviClient
 from streams.worker.control import redrive_records, send_control
@@ -80,11 +81,15 @@ async def reconcile(settings: BridgeSettings, client: CasaviClient, *, dry_run: 
     if entities:
         expected = {k: v for k, v in expected.items() if v.entity in entities}
 
+    progress_file = ProgressFile(progress_path(settings.stack.state_dir), system, len(expected))
+
     def progress(view: CasaviView) -> None:
+        progress_file.update(len(view.entities), view.requests)
         if view.requests % 50 == 0:
             log.info("reconcile: %d casavi entities read with %d requests", len(view.entities), view.requests)
 
     view = await read_casavi(client.read, entities, progress)
+    progress_file.update(len(view.entities), view.requests, finished=True)
     path = report_path(settings)
     owned = ownership(settings.sync.mandanten, settings.sync.id_separator, settings.reconcile.contact_id_pattern)
     drift = compare(expected, view, owned, entities, _previous_extra(path, system))
