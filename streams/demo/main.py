@@ -64,6 +64,7 @@ def run_env(settings: BridgeSettings, run_id: str) -> dict[str, str]:
         "BRIDGE_KAFKA__COMMANDS_TOPIC": f"casavi.commands.{run_id}",
         "BRIDGE_KAFKA__DLQ_TOPIC": f"casavi.dlq.{run_id}",
         "BRIDGE_KAFKA__TICKS_TOPIC": f"bridge.ticks.{run_id}",
+        "BRIDGE_KAFKA__RECEIPTS_TOPIC": f"casavi.receipts.{run_id}",
         "BRIDGE_CASAVI__REQUESTS_PER_MINUTE": env.get("BRIDGE_CASAVI__REQUESTS_PER_MINUTE", "6000"),
     })
     return env
@@ -106,11 +107,12 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
     run_id = time.strftime("demo-%Y%m%d-%H%M%S")
     log_dir = settings.stack.state_dir / "logs"
     sim_db = settings.stack.state_dir / f"casavi-sim-{run_id}.sqlite"
-    services = BridgeServices(run_env(settings, run_id), log_dir, sim_db=sim_db)
+    services = BridgeServices(run_env(settings, run_id), log_dir, sim_db=sim_db, ui_port=settings.ui.port)
     today = effective_today(settings.sync)
     try:
         _say(f"2/5 casavi simulator on {services.sim_url}, worker, sink (logs in {log_dir}) ...")
         services.start()
+        _say(f"    protocol page: {services.ui_url} (bridge ui; log {log_dir / 'ui.log'})")
         with psycopg.connect(postgres.conninfo(settings.stack), autocommit=True) as conn:
             dataset = generate(args.seed, args.scale, today)
             load_started = time.monotonic()
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
                  f"({len(latencies)} probe edits)")
             _say(f"  elapsed                {time.monotonic() - started:.1f}s")
         if args.keep_running:
-            _say(f"running on; stop with Ctrl-C (simulator {services.sim_url})")
+            _say(f"running on; stop with Ctrl-C (simulator {services.sim_url}, protocol page {services.ui_url})")
             while True:
                 services.check()
                 time.sleep(5)

@@ -86,10 +86,12 @@ class Service:
 
 
 class BridgeServices:
-    """Simulator + worker + sink, started in that order and stopped in reverse."""
+    """Simulator + worker + sink (+ the protocol page with ``ui_port``), started in that order
+    and stopped in reverse. The page is watched by nobody: a page that cannot start (its port
+    taken) leaves the bridge running."""
 
     def __init__(self, env: Mapping[str, str], log_dir: Path, sim_port: int = 18480,
-                 sim_db: Path | None = None, sim_rate_limit: float = 0.0) -> None:
+                 sim_db: Path | None = None, sim_rate_limit: float = 0.0, ui_port: int | None = None) -> None:
         self.env = dict(env)
         self.sim_url = f"http://127.0.0.1:{sim_port}"
         self.env["BRIDGE_CASAVI__SYSTEM"] = self.env.get("BRIDGE_CASAVI__SYSTEM", "test")
@@ -100,11 +102,15 @@ class BridgeServices:
         self.sim = Service("casavi-sim", sim_args, self.env, log_dir)
         self.worker = Service("worker", ["worker"], self.env, log_dir)
         self.sink = Service("sink", ["sink"], self.env, log_dir)
+        self.ui = Service("ui", ["ui", "--port", str(ui_port)], self.env, log_dir) if ui_port else None
+        self.ui_url = f"http://127.0.0.1:{ui_port}/" if ui_port else None
 
     def start(self, timeout_s: float = 60.0) -> None:
         self.start_sim(timeout_s)
         self.worker.start()
         self.sink.start()
+        if self.ui is not None:
+            self.ui.start()
 
     def start_sim(self, timeout_s: float = 60.0) -> None:
         if self.sim.alive():
@@ -122,8 +128,9 @@ class BridgeServices:
             s.check()
 
     def stop(self) -> None:
-        for s in (self.sink, self.worker, self.sim):
-            s.stop()
+        for s in (self.ui, self.sink, self.worker, self.sim):
+            if s is not None:
+                s.stop()
 
     def __enter__(self) -> BridgeServices:
         self.start()

@@ -5,6 +5,7 @@ group or committed; no topic is created.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
@@ -15,6 +16,8 @@ from streams.settings import KafkaSettings
 from streams.ui.build import GroupPosition
 
 CLIENT_ID = "casavi-bridge-ui"
+# kafka-python logs the whole member metadata of a Faust group it cannot decode, on every describe
+logging.getLogger("kafka.admin._groups").setLevel(logging.ERROR)
 
 
 def _consumer(kafka: KafkaSettings) -> Any:

@@ -8,23 +8,46 @@ per group.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections import deque
 from dataclasses import dataclass, field
 
 from streams.commands.model import DeadLetter
-from streams.dlq.report import Unreadable, parse_record, place_of, reason_of, slot_of
+from streams.dlq.report import Unreadable, parse_record, place_of, reason_of, slot_of, source_of
 from streams.ui.activity import DAY_MINUTES, HOUR_MINUTES, MinuteCounts
 from streams.ui.model import LetterGroup, Letters
 
 OTHER_REASONS = "(other reasons)"
 
 
+_PLAIN = re.compile(r"^[A-Za-z0-9_.:/=+-]+$")
+_SHELL_SPECIAL = set('"$`\\!')
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one shell word, as a person would type it: bare, in double quotes, or quoted
+    the safe way when it holds characters the shell would expand."""
+    if _PLAIN.match(text):
+        return text
+    if not _SHELL_SPECIAL & set(text):
+        return f'"{text}"'
+    return shlex.quote(text)
+
+
 def command_for(stage: str, reason: str, redrivable: bool) -> str:
     """What an operator runs for a group: the redrive of the slots its letters name (after the
     cause is fixed), or, for letters naming a CDC record, the list of them."""
     verb = "redrive" if redrivable else "show"
-    return f"bridge dlq {verb} --stage {stage} --reason {shlex.quote(reason)}"
+    return f"bridge dlq {verb} --stage {stage} --reason {shell_word(reason)}"
+
+
+def named(letter: DeadLetter) -> str:
+    """What a letter names: its casavi slot, else its ERP table and key with the CDC record it sits at."""
+    place = place_of(letter)
+    if slot_of(letter) is None and letter.topic and place != source_of(letter):
+        return f"{place} {source_of(letter)}"
+    return place
 
 
 @dataclass
@@ -68,7 +91,7 @@ class LetterBook:
         group.first_ms = min(group.first_ms, letter.at_ms)
         group.last_ms = max(group.last_ms, letter.at_ms)
         group.redrivable = group.redrivable or slot_of(letter) is not None
-        group.latest.appendleft(place_of(letter))
+        group.latest.appendleft(named(letter))
         while len(group.latest) > self.latest:
             group.latest.pop()
         self.times.add(letter.at_ms, "letter")

@@ -93,7 +93,8 @@ def fragment(page: PageModel) -> str:
         for g in letters.groups:
             copy = (f'<code>{escape(g.command)}</code> <button type="button" data-copy="{escape(g.command)}">copy'
                     f'</button>' if g.command else "")
-            out.append(f'<tr data-reason="{escape(g.reason)}" data-stage="{escape(g.stage)}"><td>{g.count:,}</td>'
+            out.append(f'<tr data-reason="{escape(g.reason)}" data-letter-stage="{escape(g.stage)}" '
+                       f'data-count="{g.count}"><td>{g.count:,}</td>'
                        f'<td>{escape(g.stage)}</td><td>{escape(g.reason)}</td><td>{_time(g.first_ms)}</td>'
                        f'<td>{_time(g.last_ms)}</td><td>{escape(", ".join(g.latest))}</td><td>{copy}</td></tr>')
         out.append('</tbody></table><p class="note">Fix the cause first: a redrive sends the named entities again '
@@ -129,7 +130,9 @@ def fragment(page: PageModel) -> str:
         out.append("<p>No report yet: the running worker writes it.</p>")
     else:
         counts = ", ".join(f"{rule} {n:,}" for rule, n in q.counts.items()) or "none"
-        out.append(f'<p data-quality-total="{q.total}">{q.total:,} cases ({escape(counts)}) as of '
+        cases = "case" if q.total == 1 else "cases"
+        out.append(f'<p data-quality-total="{q.total}" data-quality-at="{q.generated_at:.3f}">{q.total:,} {cases} '
+                   f'({escape(counts)}) as of '
                    f'{_time(q.generated_at * 1000)} UTC</p>')
         if q.lines:
             out.append('<ul class="quality">' + "".join(f"<li>{escape(line)}</li>" for line in q.lines) + "</ul>")
@@ -174,7 +177,7 @@ h2{font-size:16px;margin:1.2em 0 .4em;border-bottom:1px solid #ddd}
 .problems{background:#fee;border:1px solid #e99;padding:.5em 2em}
 .pipeline{display:flex;align-items:stretch;gap:.3em;flex-wrap:wrap}
 .arrow{align-self:center;font-size:20px;color:#888}
-.stage{border:2px solid #999;border-radius:6px;padding:.4em .6em;min-width:9em;max-width:14em;background:#fff}
+.stage{flex:1 1 0;border:2px solid #999;border-radius:6px;padding:.4em .6em;min-width:8em;background:#fff}
 .stage .name{font-weight:600}.stage .state{text-transform:uppercase;font-size:11px;font-weight:700}
 .stage .detail{font-size:12px;color:#555}.stage .lag{font-size:13px}
 .stage.ok{border-color:#2a2}.stage.ok .state{color:#2a2}

@@ -93,9 +93,8 @@ def test_letters_grouped_by_reason_with_the_command_to_copy() -> None:
     assert (sink.stage, sink.reason, sink.count) == ("sink", "INVALID_FIELD", 2)
     assert sink.latest == ["contact:E803-2", "contact:E803-1"]  # newest first
     assert sink.redrivable and sink.command == "bridge dlq redrive --stage sink --reason INVALID_FIELD"
-    assert not decode.redrivable and decode.latest == ["person key k"]
-    assert shlex.split(decode.command) == ["bridge", "dlq", "show", "--stage", "decode", "--reason",
-                                           "not a Debezium envelope"]
+    assert not decode.redrivable and decode.latest == ["person key k casavi.commands[0]@3"]
+    assert decode.command == 'bridge dlq show --stage decode --reason "not a Debezium envelope"'
 
 
 def test_letters_of_too_many_reasons_share_one_group() -> None:
@@ -108,7 +107,10 @@ def test_letters_of_too_many_reasons_share_one_group() -> None:
 
 
 def test_command_quotes_reasons_for_the_shell() -> None:
-    assert shlex.split(command_for("fold", "it's $HOME", False))[-1] == "it's $HOME"
+    for reason in ("it's $HOME", "unsupported op 'x'", 'a "b" `c` \\ !', "MISSING_REFERENCE"):
+        assert shlex.split(command_for("fold", reason, False))[-1] == reason
+    assert command_for("sink", "MISSING_REFERENCE", True).endswith("--reason MISSING_REFERENCE")
+    assert command_for("decode", "unsupported op 'x'", False).endswith('--reason "unsupported op \'x\'"')
 
 
 def test_rate_over_the_window_and_a_restart_of_the_count() -> None:
