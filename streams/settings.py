@@ -70,6 +70,9 @@ class KafkaSettings(BaseModel):
     store: str = Field(
         default="rocksdb://", description="Faust table store: rocksdb:// (RocksDB through rocksdict) or memory://"
     )
+    schema_registry_url: str | None = Field(
+        default=None, description="Confluent-compatible schema registry: commands are written in its wire format "
+                                  "with the schema registered under <commands topic>-value; unset: plain Avro")
 
 
 class SourceSettings(BaseModel):

@@ -6,13 +6,14 @@ import hashlib
 import io
 import json
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import fastavro
 from pydantic import BaseModel, ConfigDict, Field
 
 from streams.casavi.import_contract import LEVEL
 from streams.casavi.models import EntityType
+from streams.commands.registry import UnknownSchema, frame, unframe
 from streams.resources import SCHEMAS_DIR
 
 SCHEMA_PATH = SCHEMAS_DIR / "casavi_command.avsc"
@@ -72,20 +73,62 @@ class CommandCodecError(ValueError):
     pass
 
 
-def encode(command: CasaviCommand) -> bytes:
+def encode(command: CasaviCommand, schema_id: int | None = None) -> bytes:
+    """The Avro body of ``command``; with ``schema_id``, in the schema registry's wire format
+    (``streams.commands.registry``)."""
     record = command.model_dump()
     record["parent_ids"] = list(command.parent_ids)
     record["document"] = None if command.document is None else canonical_json(command.document)
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, _schema(), record)
-    return buf.getvalue()
+    return buf.getvalue() if schema_id is None else frame(schema_id, buf.getvalue())
 
 
-def decode(payload: bytes) -> CasaviCommand:
+class WriterSchemas(Protocol):
+    """The writer schemas of framed records, by schema id (``streams.commands.wire``)."""
+
+    def known(self, schema_id: int) -> Any | None:
+        """The parsed schema when it is at hand (no request), else None."""
+
+    def lookup(self, schema_id: int) -> Any:
+        """The parsed schema, asked from the registry; raises ``UnknownSchema``."""
+
+
+def decode(payload: bytes, writer_schemas: WriterSchemas | None = None) -> CasaviCommand:
+    """A command in either format: the registry's wire format or a plain Avro body.
+
+    A plain UPSERT starts with a zero byte too, so a record that looks framed is read framed when
+    its schema id is at hand (the bridge's own, or one read before), else as plain Avro, and only
+    when that fails with the schema the registry has under the id. Without ``writer_schemas``
+    (no registry configured) a framed body is read with the bridge's own schema."""
+    framed = unframe(payload)
+    if framed is None:
+        return _decode(payload, _schema())
+    schema_id, body = framed
+    writer = _schema() if writer_schemas is None else writer_schemas.known(schema_id)
+    if writer is not None:
+        try:
+            return _decode(body, writer)
+        except CommandCodecError:
+            return _decode(payload, _schema())
     try:
-        record = fastavro.schemaless_reader(io.BytesIO(payload), _schema(), _schema())
+        return _decode(payload, _schema())
+    except CommandCodecError:
+        assert writer_schemas is not None
+        try:
+            return _decode(body, writer_schemas.lookup(schema_id))
+        except UnknownSchema:
+            raise CommandCodecError(f"not a CasaviCommand record: no schema {schema_id} in the registry") from None
+
+
+def _decode(payload: bytes, writer: Any) -> CasaviCommand:
+    buf = io.BytesIO(payload)
+    try:
+        record = fastavro.schemaless_reader(buf, writer, _schema())
     except Exception as exc:  # fastavro raises several types for broken input
         raise CommandCodecError(f"not a CasaviCommand record: {type(exc).__name__}") from None
+    if buf.tell() != len(payload):
+        raise CommandCodecError("not a CasaviCommand record: bytes left over")
     assert isinstance(record, dict)
     doc = record.get("document")
     emitted = record["emitted_at_ms"]

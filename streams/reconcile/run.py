@@ -23,6 +23,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from streams.commands.model import CasaviCommand, encode
+from streams.commands.wire import command_schema_id
 from streams.reconcile.compare import ENTITIES, Drift, compare, ownership
 from streams.reconcile.expected import read_expected
 from streams.reconcile.observe import CasaviView, read_casavi
@@ -65,8 +66,9 @@ def _send(settings: BridgeSettings, control: list[tuple[bytes, bytes]], commands
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers.split(","), acks="all",
                              client_id="casavi-bridge-reconcile")
     try:
+        schema_id = command_schema_id(kafka) if commands else None
         for c in commands:
-            producer.send(kafka.commands_topic, key=c.slot.encode(), value=encode(c))
+            producer.send(kafka.commands_topic, key=c.slot.encode(), value=encode(c, schema_id))
         producer.flush(timeout=60)
     finally:
         producer.close()

@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 from streams import gaps
+from streams.commands.registry import RegistryError
 from streams.settings import BridgeSettings
 from streams.sink.client import CasaviClient
 from streams.sink.runner import SinkRunner
@@ -99,4 +100,7 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         return 130
+    except RegistryError as exc:
+        log.error("%s: the command schema could not be read (BRIDGE_KAFKA__SCHEMA_REGISTRY_URL)", exc)
+        return 1
     return 0

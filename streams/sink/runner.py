@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from streams.commands.model import CommandCodecError, DeadLetter, decode
 from streams.commands.receipts import DEPENDENCY_CODES, Receipt, ReceiptStatus
+from streams.commands.wire import writer_schemas
 from streams.settings import BridgeSettings
 from streams.sink.apply import Failure, Sourced, apply_batch
 from streams.sink.client import CasaviClient, Stopped
@@ -127,6 +128,7 @@ class SinkRunner:
         self.defer_retry_s = defer_retry_s
         self.stop_event = stop_event or asyncio.Event()
         self.stats = SinkStats(system=settings.casavi.system)
+        self.writer_schemas = writer_schemas(settings.kafka)  # None: plain Avro only (no schema registry)
         self._deferred: list[_Deferred] = []
         self._last_deferred_try = 0.0
         self._rng = random.Random()
@@ -192,7 +194,7 @@ class SinkRunner:
             try:
                 if r.value is None:
                     raise CommandCodecError("empty record")
-                decoded.append(Sourced(decode(r.value), r.topic, r.partition, r.offset))
+                decoded.append(Sourced(decode(r.value, self.writer_schemas), r.topic, r.partition, r.offset))
             except CommandCodecError as exc:
                 letters.append(DeadLetter(stage="sink", reason=str(exc), error_code="UNDECODABLE", topic=r.topic,
                                           partition=r.partition, offset=r.offset, key=_key_text(r.key), at_ms=at_ms))

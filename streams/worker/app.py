@@ -35,6 +35,7 @@ from faust.streams import _current_event  # table writes inside a take_events ba
 
 from streams.cdc.decode import Decoder
 from streams.commands.model import DeadLetter
+from streams.commands.wire import command_schema_id
 from streams.sink.policy import Backoff
 from streams.stack.paths import StackPaths
 from streams.settings import BridgeSettings
@@ -106,7 +107,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                           max_pending=settings.worker.max_deferred_roots, max_defer_s=settings.worker.max_defer_s)
     step = BatchStep(processor, Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder),
                      table_of_topic, control_topic=kafka.ticks_topic, receipts_topic=kafka.receipts_topic,
-                     max_command_bytes=kafka.max_command_bytes)
+                     max_command_bytes=kafka.max_command_bytes, schema_id=command_schema_id(kafka))
     loaded = asyncio.Event()
     quality_due = asyncio.Event()  # set when commands went out: the data-quality report may have changed
     report_path = quality_path(settings)

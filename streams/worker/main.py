@@ -9,6 +9,7 @@ from pathlib import Path
 from faust.worker import Worker
 
 from streams import gaps
+from streams.commands.registry import RegistryError
 from streams.mapping import MappingError
 from streams.mapping.topics import mapping_of
 from streams.settings import BridgeSettings
@@ -36,7 +37,11 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
     read = [t for t in bridge_topics(kafka, settings.source) if t not in (kafka.commands_topic, kafka.dlq_topic)]
     if gaps.check(kafka, kafka.worker_app_id, read, "worker"):
         _request_full_sync(settings)
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except RegistryError as exc:
+        log.error("%s: the command schema could not be registered (BRIDGE_KAFKA__SCHEMA_REGISTRY_URL)", exc)
+        return 1
     removed = remove_stores_ahead(Path(app.conf.tabledir), settings.kafka.worker_app_id,
                                   [t.name for t in app.tables.values()], settings.kafka.bootstrap_servers)
     if removed:

@@ -62,13 +62,15 @@ class BatchOutcome:
 
 class BatchStep:
     def __init__(self, processor: Processor, decoder: Decoder, table_of_topic: dict[str, str], *,
-                 control_topic: str, receipts_topic: str, max_command_bytes: int) -> None:
+                 control_topic: str, receipts_topic: str, max_command_bytes: int,
+                 schema_id: int | None = None) -> None:
         self.processor = processor
         self.decoder = decoder
         self.table_of_topic = table_of_topic
         self.control_topic = control_topic
         self.receipts_topic = receipts_topic
         self.max_command_bytes = max_command_bytes
+        self.schema_id = schema_id  # the schema registry's id of the command schema: wire format
 
     def run(self, records: Sequence[Record], behind: bool = False, now: float | None = None) -> BatchOutcome:
         """One batch; ``behind``: more records wait in the source topics than one batch holds
@@ -132,7 +134,7 @@ class BatchStep:
             commands += processor.project(chunk.forced, force=True)
         out.meta_writes = chunk.meta_writes
         out.more_queued = processor.queued
-        encoded = [(c, encode(c)) for c in commands]
+        encoded = [(c, encode(c, self.schema_id)) for c in commands]
         limit = self.max_command_bytes
         too_large = [c for c, value in encoded if len(value) > limit]
         if too_large:  # never fits casavi's request limit: a dead letter instead of a blocked stream

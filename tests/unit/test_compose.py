@@ -144,3 +144,68 @@ def test_large_records_fit_everywhere(compose: dict[str, Any]) -> None:
     assert server_properties(StackSettings(), paths)["message.max.bytes"] == size
     assert worker_properties(StackSettings(), paths)["producer.max.request.size"] == size
     assert TOPIC_CONFIGS["cdc"]["max.message.bytes"] == size
+
+
+def _registry_url(compose: dict[str, Any]) -> str:
+    registry = compose["services"]["schema-registry"]
+    port = _env(registry)["SCHEMA_REGISTRY_LISTENERS"].rsplit(":", 1)[1]
+    return f"http://schema-registry:{port}"
+
+
+def test_schema_registry_stores_in_kafka_and_answers_where_the_others_look(compose: dict[str, Any]) -> None:
+    registry = compose["services"]["schema-registry"]
+    env = _env(registry)
+    assert registry["image"].startswith("confluentinc/cp-schema-registry:")
+    assert env["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"] == "PLAINTEXT://kafka:9092"
+    assert env["SCHEMA_REGISTRY_HOST_NAME"] == "schema-registry"
+    assert registry["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert "/subjects" in " ".join(registry["healthcheck"]["test"])
+    assert _env(compose["services"]["kafka-ui"])["KAFKA_CLUSTERS_0_SCHEMAREGISTRY"] == _registry_url(compose)
+
+
+def test_bridge_writes_commands_in_the_registry_format(compose: dict[str, Any]) -> None:
+    """Worker and sink read the registry's address from the compose environment and wait for it."""
+    from streams.settings import BridgeSettings
+
+    for name in ("worker", "sink"):
+        service = compose["services"][name]
+        settings = BridgeSettings.model_validate(_nested(_env(service)))
+        assert settings.kafka.schema_registry_url == _registry_url(compose)
+        assert service["depends_on"]["schema-registry"]["condition"] == "service_healthy"
+
+
+def _serdes(env: dict[str, str]) -> dict[str, str]:
+    """Kafka UI's serdes: name -> the pattern of topics whose values it shows."""
+    serdes = {}
+    for i in range(10):
+        name = env.get(f"KAFKA_CLUSTERS_0_SERDE_{i}_NAME")
+        if name is not None:
+            serdes[name] = env[f"KAFKA_CLUSTERS_0_SERDE_{i}_TOPICVALUESPATTERN"]
+    return serdes
+
+
+def test_kafka_ui_decodes_commands_and_shows_the_dlq_as_json(compose: dict[str, Any]) -> None:
+    """Kafka UI picks the first serde whose pattern matches a topic: the registry's for the commands
+    topic (Avro in the wire format), text for the DLQ, receipts and control records (JSON)."""
+    import re
+
+    from streams.settings import KafkaSettings
+
+    env = _env(compose["services"]["kafka-ui"])
+    kafka = KafkaSettings()
+    serdes = _serdes(env)
+    first = {topic: next((name for name, pattern in serdes.items() if re.fullmatch(pattern, topic)),
+                         env["KAFKA_CLUSTERS_0_DEFAULTVALUESERDE"])
+             for topic in (kafka.commands_topic, kafka.dlq_topic, kafka.receipts_topic, kafka.ticks_topic)}
+    assert first == {kafka.commands_topic: "SchemaRegistry", kafka.dlq_topic: "String",
+                     kafka.receipts_topic: "String", kafka.ticks_topic: "String"}
+    assert env["KAFKA_CLUSTERS_0_DEFAULTKEYSERDE"] == "String"
+    assert compose["services"]["kafka-ui"]["depends_on"]["schema-registry"]["condition"] == "service_healthy"
+    # the Debezium connector is listed from Kafka Connect's REST API
+    assert env["KAFKA_CLUSTERS_0_KAFKACONNECT_0_ADDRESS"] == "http://connect:8083"
+
+
+def test_compose_project_name_for_compose_v1_and_v2(compose: dict[str, Any]) -> None:
+    """Debian's docker-compose (v1) refuses a top-level ``name``: the project name is in .env."""
+    assert "name" not in compose
+    assert "COMPOSE_PROJECT_NAME=casavi-bridge" in (REPO / ".env").read_text().splitlines()

@@ -1,0 +1,144 @@
+"""Commands in the schema registry's wire format (magic byte 0, schema id, Avro body) against an
+in-process fake of the registry's REST API; readers take both that and plain Avro."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.commands.model import CasaviCommand, CommandCodecError, decode, encode
+from streams.commands.registry import (RegistryError, SchemaRegistry, UnknownSchema, frame, subject_of,
+                                       unframe)
+from streams.commands.wire import command_schema, command_schema_id, writer_schemas
+from streams.settings import KafkaSettings
+from tests.unit.casavi_commands import contact, prop, unit
+
+URL = "http://registry.test:8081"
+
+
+class FakeRegistry:
+    """The registry's REST API as the bridge uses it: register under a subject, fetch by id."""
+
+    def __init__(self) -> None:
+        self.schemas: list[str] = []  # id - 1 -> canonical schema text
+        self.subjects: dict[str, list[int]] = {}
+        self.requests: list[str] = []
+        self.down = False
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(f"{request.method} {request.url.path}")
+        if self.down:
+            raise httpx.ConnectError("connection refused")
+        parts = request.url.path.strip("/").split("/")
+        if request.method == "POST" and parts[0] == "subjects" and parts[2:] == ["versions"]:
+            assert request.headers["content-type"] == "application/vnd.schemaregistry.v1+json"
+            text = json.dumps(json.loads(json.loads(request.content)["schema"]), sort_keys=True)
+            if text not in self.schemas:
+                self.schemas.append(text)
+            schema_id = self.schemas.index(text) + 1
+            versions = self.subjects.setdefault(parts[1], [])
+            if schema_id not in versions:
+                versions.append(schema_id)
+            return httpx.Response(200, json={"id": schema_id})
+        if request.method == "GET" and parts[:2] == ["schemas", "ids"]:
+            schema_id = int(parts[2])
+            if not 0 < schema_id <= len(self.schemas):
+                return httpx.Response(404, json={"error_code": 40403, "message": "Schema not found"})
+            return httpx.Response(200, json={"schema": self.schemas[schema_id - 1]})
+        return httpx.Response(500, json={"error_code": 50001, "message": "unexpected"})
+
+    def client(self) -> SchemaRegistry:
+        return SchemaRegistry(URL, transport=httpx.MockTransport(self.handle))
+
+
+KAFKA = KafkaSettings(schema_registry_url=URL, commands_topic="casavi.commands")
+
+
+def test_wire_format_is_magic_byte_schema_id_and_avro_body() -> None:
+    command = prop("7001-E801")
+    framed = encode(command, 258)
+    assert framed[:5] == b"\x00\x00\x00\x01\x02" and framed[5:] == encode(command)
+    assert unframe(framed) == (258, encode(command))
+    assert unframe(b"\x02abcdef") is None and unframe(b"\x00\x00") is None
+    assert frame(7, b"x") == b"\x00\x00\x00\x00\x07x"
+
+
+def test_command_schema_registered_under_the_topics_value_subject_once() -> None:
+    fake = FakeRegistry()
+    registry = fake.client()
+    first = command_schema_id(KAFKA, registry)
+    assert first == command_schema_id(KAFKA, registry) == 1
+    assert fake.subjects == {"casavi.commands-value": [1]} and subject_of("casavi.dlq") == "casavi.dlq-value"
+    assert registry.schema(1) == command_schema()
+    assert command_schema_id(KafkaSettings(), registry) is None  # no registry: plain Avro
+
+
+def test_readers_take_both_formats() -> None:
+    fake = FakeRegistry()
+    schemas = writer_schemas(KAFKA, fake.client())
+    assert schemas is not None and writer_schemas(KafkaSettings()) is None
+    commands = [contact("K1"), prop("7001-E801"), unit("7001-E801-0001", "7001-E801"),
+                CasaviCommand.delete("contact", "K2", system="test")]
+    assert encode(commands[0])[:2] == b"\x00\x00"  # a plain UPSERT of a contact starts like a framed record
+    for command in commands:
+        for payload in (encode(command), encode(command, 1)):
+            assert decode(payload, schemas) == command
+            assert decode(payload) == command  # a reader without the registry: the bridge's own schema
+    assert fake.requests == ["POST /subjects/casavi.commands-value/versions"]  # the own id needs no lookup
+
+
+def test_framed_records_are_read_with_the_schema_they_name() -> None:
+    """A command written by an older bridge (its schema without the later fields) is resolved
+    to the current schema: the new fields take their defaults."""
+    fake = FakeRegistry()
+    registry = fake.client()
+    old = command_schema()
+    old["fields"] = [f for f in old["fields"] if f["name"] not in ("root", "system")]
+    old_id = registry.register("casavi.commands-value", old)
+    import io
+
+    import fastavro
+
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, fastavro.parse_schema(old), {
+        "op": "DELETE", "entity": "unit", "reference_id": "U1", "parent_ids": ["P1"], "document": None,
+        "content_hash": "", "reason": "R13", "emitted_at_ms": 5, "source_ts_ms": None})
+    schemas = writer_schemas(KAFKA, registry)
+    assert schemas is not None
+    command = decode(frame(old_id, buf.getvalue()), schemas)
+    assert (command.reference_id, command.parent_ids, command.root, command.system) == ("U1", ("P1",), None, None)
+
+
+def test_garbage_is_a_codec_error_not_a_crash() -> None:
+    schemas = writer_schemas(KAFKA, FakeRegistry().client())
+    for payload in (b"", b"\x00\x00\x00\x00\x63garbage", b"\x00\x00\x00\x00\x01", b"\xff" * 20):
+        with pytest.raises(CommandCodecError):
+            decode(payload, schemas)
+
+
+def test_registry_errors_are_clear() -> None:
+    fake = FakeRegistry()
+    registry = fake.client()
+    with pytest.raises(UnknownSchema):
+        registry.schema(42)
+    with pytest.raises(RegistryError, match="500 to GET /nothing: unexpected"):
+        registry._call("GET", "/nothing")
+    fake.down = True
+    with pytest.raises(RegistryError, match="not reachable"):
+        command_schema_id(KAFKA, registry)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ref=st.text(st.characters(codec="utf-8"), min_size=1, max_size=40), op=st.sampled_from(["UPSERT", "DELETE"]),
+       entity=st.sampled_from(["contact", "property", "unit", "contract", "staff", "responsibility"]),
+       schema_id=st.integers(min_value=1, max_value=2**31 - 1))
+def test_either_format_reads_back_as_written(ref: str, op: str, entity: Any, schema_id: int) -> None:
+    command = (CasaviCommand.upsert(entity, ref, {"id": ref}) if op == "UPSERT"
+               else CasaviCommand.delete(entity, ref))
+    assert decode(encode(command)) == command
+    assert decode(encode(command, schema_id)) == command
