@@ -3,7 +3,6 @@ in-process fake of the registry's REST API; readers take both that and plain Avr
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -17,43 +16,13 @@ from streams.commands.registry import (RegistryError, SchemaRegistry, UnknownSch
 from streams.commands.wire import command_schema, command_schema_id, writer_schemas
 from streams.settings import KafkaSettings
 from tests.unit.casavi_commands import contact, prop, unit
+from tests.unit.registry_fake import FakeRegistry
 
 URL = "http://registry.test:8081"
 
 
-class FakeRegistry:
-    """The registry's REST API as the bridge uses it: register under a subject, fetch by id."""
-
-    def __init__(self) -> None:
-        self.schemas: list[str] = []  # id - 1 -> canonical schema text
-        self.subjects: dict[str, list[int]] = {}
-        self.requests: list[str] = []
-        self.down = False
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(f"{request.method} {request.url.path}")
-        if self.down:
-            raise httpx.ConnectError("connection refused")
-        parts = request.url.path.strip("/").split("/")
-        if request.method == "POST" and parts[0] == "subjects" and parts[2:] == ["versions"]:
-            assert request.headers["content-type"] == "application/vnd.schemaregistry.v1+json"
-            text = json.dumps(json.loads(json.loads(request.content)["schema"]), sort_keys=True)
-            if text not in self.schemas:
-                self.schemas.append(text)
-            schema_id = self.schemas.index(text) + 1
-            versions = self.subjects.setdefault(parts[1], [])
-            if schema_id not in versions:
-                versions.append(schema_id)
-            return httpx.Response(200, json={"id": schema_id})
-        if request.method == "GET" and parts[:2] == ["schemas", "ids"]:
-            schema_id = int(parts[2])
-            if not 0 < schema_id <= len(self.schemas):
-                return httpx.Response(404, json={"error_code": 40403, "message": "Schema not found"})
-            return httpx.Response(200, json={"schema": self.schemas[schema_id - 1]})
-        return httpx.Response(500, json={"error_code": 50001, "message": "unexpected"})
-
-    def client(self) -> SchemaRegistry:
-        return SchemaRegistry(URL, transport=httpx.MockTransport(self.handle))
+def client(fake: FakeRegistry) -> SchemaRegistry:
+    return SchemaRegistry(URL, transport=fake.transport())
 
 
 KAFKA = KafkaSettings(schema_registry_url=URL, commands_topic="casavi.commands")
@@ -70,7 +39,7 @@ def test_wire_format_is_magic_byte_schema_id_and_avro_body() -> None:
 
 def test_command_schema_registered_under_the_topics_value_subject_once() -> None:
     fake = FakeRegistry()
-    registry = fake.client()
+    registry = client(fake)
     first = command_schema_id(KAFKA, registry)
     assert first == command_schema_id(KAFKA, registry) == 1
     assert fake.subjects == {"casavi.commands-value": [1]} and subject_of("casavi.dlq") == "casavi.dlq-value"
@@ -80,7 +49,7 @@ def test_command_schema_registered_under_the_topics_value_subject_once() -> None
 
 def test_readers_take_both_formats() -> None:
     fake = FakeRegistry()
-    schemas = writer_schemas(KAFKA, fake.client())
+    schemas = writer_schemas(KAFKA, client(fake))
     assert schemas is not None and writer_schemas(KafkaSettings()) is None
     commands = [contact("K1"), prop("7001-E801"), unit("7001-E801-0001", "7001-E801"),
                 CasaviCommand.delete("contact", "K2", system="test")]
@@ -96,7 +65,7 @@ def test_framed_records_are_read_with_the_schema_they_name() -> None:
     """A command written by an older bridge (its schema without the later fields) is resolved
     to the current schema: the new fields take their defaults."""
     fake = FakeRegistry()
-    registry = fake.client()
+    registry = client(fake)
     old = command_schema()
     old["fields"] = [f for f in old["fields"] if f["name"] not in ("root", "system")]
     old_id = registry.register("casavi.commands-value", old)
@@ -115,7 +84,7 @@ def test_framed_records_are_read_with_the_schema_they_name() -> None:
 
 
 def test_garbage_is_a_codec_error_not_a_crash() -> None:
-    schemas = writer_schemas(KAFKA, FakeRegistry().client())
+    schemas = writer_schemas(KAFKA, client(FakeRegistry()))
     for payload in (b"", b"\x00\x00\x00\x00\x63garbage", b"\x00\x00\x00\x00\x01", b"\xff" * 20):
         with pytest.raises(CommandCodecError):
             decode(payload, schemas)
@@ -123,7 +92,7 @@ def test_garbage_is_a_codec_error_not_a_crash() -> None:
 
 def test_registry_errors_are_clear() -> None:
     fake = FakeRegistry()
-    registry = fake.client()
+    registry = client(fake)
     with pytest.raises(UnknownSchema):
         registry.schema(42)
     with pytest.raises(RegistryError, match="500 to GET /nothing: unexpected"):
