@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
@@ -97,28 +98,40 @@ class WriterSchemas(Protocol):
 def decode(payload: bytes, writer_schemas: WriterSchemas | None = None) -> CasaviCommand:
     """A command in either format: the registry's wire format or a plain Avro body.
 
-    A plain UPSERT starts with a zero byte too, so a record that looks framed is read framed when
-    its schema id is at hand (the bridge's own, or one read before), else as plain Avro, and only
-    when that fails with the schema the registry has under the id. Without ``writer_schemas``
-    (no registry configured) a framed body is read with the bridge's own schema."""
+    A plain UPSERT starts with a zero byte too, so a record that looks framed is read both ways
+    until one gives a plausible command (``plausible``; every command the bridge writes is):
+    framed with the schema its id names when
+    that is at hand (without a registry, ``writer_schemas`` None: the bridge's own schema), as
+    plain Avro, and framed with the schema the registry has under the id."""
     framed = unframe(payload)
     if framed is None:
         return _decode(payload, _schema())
     schema_id, body = framed
-    writer = _schema() if writer_schemas is None else writer_schemas.known(schema_id)
-    if writer is not None:
+    known = _schema() if writer_schemas is None else writer_schemas.known(schema_id)
+    attempts: list[Callable[[], CasaviCommand]] = []
+    if known is not None:
+        attempts.append(lambda: _decode(body, known))
+    attempts.append(lambda: _decode(payload, _schema()))
+    if writer_schemas is not None and known is None:
+        attempts.append(lambda: _decode(body, writer_schemas.lookup(schema_id)))
+    for attempt in attempts:
         try:
-            return _decode(body, writer)
-        except CommandCodecError:
-            return _decode(payload, _schema())
-    try:
-        return _decode(payload, _schema())
-    except CommandCodecError:
-        assert writer_schemas is not None
-        try:
-            return _decode(body, writer_schemas.lookup(schema_id))
-        except UnknownSchema:
-            raise CommandCodecError(f"not a CasaviCommand record: no schema {schema_id} in the registry") from None
+            command = attempt()
+        except (CommandCodecError, UnknownSchema):
+            continue
+        if plausible(command):
+            return command
+    raise CommandCodecError("not a CasaviCommand record (plain Avro or the registry's wire format)")
+
+
+def plausible(command: CasaviCommand) -> bool:
+    """What every command the bridge writes has: a reference id; an upsert a document and its
+    sha256, a delete neither. A record read at the wrong offset practically never has all of it."""
+    if not command.reference_id:
+        return False
+    if command.op == "UPSERT":
+        return command.document is not None and len(command.content_hash) == 64
+    return command.document is None
 
 
 def _decode(payload: bytes, writer: Any) -> CasaviCommand:
