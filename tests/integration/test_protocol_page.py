@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -227,6 +228,26 @@ def test_protocol_page_follows_a_load_a_poison_event_a_reconcile_and_the_lag(run
                                    capture_output=True, text=True, timeout=120, env=run.env, cwd=REPO)
             assert shown.returncode == 0 and source in shown.stdout, shown.stderr[-2000:]
             _until("the worker's lag back at 0 after the poison event", lambda: _stage(page, "worker") == ("ok", "0"))
+
+            # long work: with the sink stopped, changes wait on the commands topic; the page shows the
+            # sink's lag and the commands still to apply, and both are gone once it caught up again
+            run.services.sink.stop()
+            contacts = sorted(run.casavi()["contacts"])[:20]
+            number = {p["person_no"]: p["person_id"] for p in dataset.tables["person"]}
+            with run.conn.transaction():
+                for i, ref in enumerate(contacts):
+                    run.conn.execute("UPDATE erp.person SET phone = %s WHERE person_id = %s",
+                                     (f"+49 30 7{i:05d}", number[ref]))
+            work = page.locator('li[data-job^="sink:"]')
+            _until("the sink's backlog on the page", lambda: work.count() == 1 and _stage(page, "sink")[1] not in (None, "0"))
+            waiting = int(_stage(page, "sink")[1] or 0)
+            sink_work = next(w for w in run.api()["progress"] if w["job"].startswith("sink:"))
+            assert sink_work["total"] - sink_work["done"] > 0 and waiting > 0
+            assert re.search(r"[\d,]+ of [\d,]+ commands", work.inner_text())
+            run.services.sink.start()
+            _until("the sink caught up: lag 0, no long work left",
+                   lambda: _stage(page, "sink") == ("ok", "0") and work.count() == 0, 120)
+            _wait_converged(run, 120)
 
             # a reconcile: its result on the page, what it read back equal to the simulator's entities
             proc = subprocess.run([sys.executable, "-m", "streams.cli", "reconcile"], capture_output=True, text=True,
