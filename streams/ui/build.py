@@ -113,7 +113,7 @@ def stages(g: Gathered) -> list[Stage]:
         debezium_detail = "; ".join(f"{c.name} {c.state}, tasks {sum(t == 'RUNNING' for t in c.tasks)}/"
                                     f"{len(c.tasks)} running" for c in g.connectors)
     newest = (g.worker_status or {}).get("newest_source_ts_ms")
-    erp_state: StageState = "ok" if debezium == "ok" else "down" if debezium == "down" and g.connectors else "unknown"
+    erp_state: StageState = "ok" if debezium == "ok" else "unknown"  # seen only through the connector reading it
     erp = Stage(key="erp", name="ERP", state=erp_state,
                 detail=f"{'SQL Server' if g.source == 'sqlserver' else 'PostgreSQL'}; newest change read: "
                        f"{when(newest / 1000) if isinstance(newest, int) else '-'}")
