@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from streams.ops.logs import configure as configure_logging
 from streams.settings import BridgeSettings, load_settings
 
 Handler = Callable[[argparse.Namespace, BridgeSettings], int]
@@ -141,9 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(settings.log_level, settings.log_format)
     handler: Handler = args.handler
     return handler(args, settings)
 
