@@ -167,3 +167,30 @@ def test_status_files_are_written_by_this_process(tmp_path: Path) -> None:
     status.write()
     written = json.loads((tmp_path / "w.json").read_text())
     assert written["pid"] == os.getpid() and written["updated_at"] <= time.time()
+
+
+def test_the_grafana_dashboard_charts_only_series_worker_and_sink_serve(tmp_path: Path) -> None:
+    import re
+
+    status = _status(tmp_path / "w.json")
+    status.record_commands(_commands(1), end_offset=1)
+    status.record_dead_letters([DeadLetter(stage="decode", reason="x", topic="t", partition=0, offset=0)])
+    status.record_batch(events=1, changes=1, replayed=0, source_ts_ms=1, events_by_topic={"t": 1},
+                        changes_by_table={"person": 1})
+    status.observe(lag={"t": 0}, state_rows=1, emitted_slots=1, pending_roots=0, queued_roots=0)
+    worker = WorkerMetrics(status)
+    worker.batch_duration.observe(0.1)
+    stats = SinkStats(commands_topic="casavi.commands", lag=0)
+    stats.outcome("contact", "UPSERT", "applied")
+    stats.dead_letter("INVALID_FIELD")
+    counters = ClientCounters()
+    counters.responses[("POST /import", "200")] += 1
+    stats.take_client(counters)
+    sink = SinkMetrics(stats)
+    sink.commit_to_casavi.observe(1.0)
+    served = {s.name for registry in (worker.registry, sink.registry)
+              for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples}
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana" / "bridge.json").read_text())
+    charted = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"casavi_bridge_\w+", target["expr"])}
+    assert charted and charted <= served, charted - served
