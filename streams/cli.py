@@ -8,6 +8,7 @@
     bridge dlq list|show|redrive [--since] [--reason]      the dead letters; redrive what they name
     bridge replay --from-beginning|--to-datetime|--to-offsets   move worker and sink back (stopped)
     bridge report quality [--json]                         the data-quality cases (no personal data)
+    bridge explain ENTITY KEY [--json]                     why an entity is (not) in casavi
     bridge sim                                             the casavi simulator (HTTP)
     bridge demo [--no-reset]                               everything above with a generated housing company
 """
@@ -110,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "cannot take): rule and ERP numbers, no personal data")
     rquality.add_argument("--json", action="store_true")
     rquality.set_defaults(handler=_lazy("streams.report", "quality"))
+
+    explain = sub.add_parser("explain", help="why an entity is (not) in casavi: the rule decisions, the last command, "
+                                             "casavi's receipt, dead letters (no personal data)")
+    explain.add_argument("entity", choices=["property", "unit", "contract", "contact", "staff"])
+    explain.add_argument("key", help="ERP number (property, unit, contract, person or user number) or reference id")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(handler=_lazy("streams.ops.explain"))
 
     worker = sub.add_parser("worker", help="fold CDC events into state and emit casavi commands")
     worker.set_defaults(handler=_lazy("streams.worker.main"))

@@ -58,6 +58,7 @@ class CommandSeen(BaseModel):
 class ReceiptSeen(BaseModel):
     status: str
     op: str
+    content_hash: str = ""
     error_code: str = ""
     at_ms: int = 0
     matches_last_command: bool | None = None  # the receipt is about the last command (same content hash)

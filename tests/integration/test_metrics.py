@@ -284,3 +284,73 @@ def _cli(r: Run, *args: str) -> str:
                           env=r.env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
+
+
+def _explain(r: Run, entity: str, key: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(_cli(r, "explain", entity, key, "--json"))
+    assert not any(p.lower() in json.dumps(out).lower() for p in PERSONAL if p != "+49 30"), out
+    return out
+
+
+def test_explain_an_included_an_excluded_and_a_dead_lettered_entity(run: Run) -> None:
+    with run.conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM erp.property WHERE property_id = %s", (PID,))
+        row = cur.fetchone()
+    if not row or not row[0]:
+        _insert_property(run)
+    run.converged()
+
+    # included: every decision passed, the last command applied by casavi
+    def applied(key: str) -> dict[str, Any] | None:
+        (m,) = _explain(run, "contact", key)["matches"]
+        h = m["history"]
+        return m if h["receipt"] and h["receipt"]["status"] == "applied" and h["receipt"]["matches_last_command"] \
+            else None
+
+    included = wait_for(lambda: applied(f"E{PID}-1"), 60, "the contact's receipt")
+    assert included["included"] and all(d["passed"] for d in included["decisions"])
+    assert included["history"]["last_command"]["op"] == "UPSERT" and included["history"]["dead_letters"] == []
+    assert _explain(run, "contact", f"E{PID}-1")["worker_settings"] is True  # the worker's recorded settings
+    (prop,) = _explain(run, "property", f"E{PID}")["matches"]
+    assert prop["included"] and prop["reference_id"] == f"{MANDANT}-E{PID}"
+
+    # dead-lettered: casavi refuses the contact's new e-mail address
+    run.sql("UPDATE erp.person SET email = 'kein-at-zeichen-2' WHERE person_id = %s", PID * 10 + 2)
+
+    def refused() -> dict[str, Any] | None:
+        (m,) = _explain(run, "contact", f"E{PID}-2")["matches"]
+        letters = m["history"]["dead_letters"]
+        return m if letters and m["history"]["receipt"]["status"] == "failed" else None
+
+    lettered = wait_for(refused, 90, "the refused contact's dead letter")
+    assert lettered["included"]  # the projection wants it; casavi refused it
+    assert {(d["stage"], d["error_code"]) for d in lettered["history"]["dead_letters"]} == {("sink", "INVALID_FIELD")}
+    assert lettered["history"]["receipt"]["error_code"] == "INVALID_FIELD"
+
+    # excluded (R07, R09): no e-mail, and a contract that ended beyond its grace period
+    run.sql("UPDATE erp.person SET email = NULL WHERE person_id = %s", PID * 10 + 2)
+    ended = TODAY - timedelta(days=60)
+    run.sql("UPDATE erp.contract SET end_date = %s WHERE contract_id = %s", ended, PID * 10 + 3)
+
+    def excluded() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        (contact,) = _explain(run, "contact", f"E{PID}-2")["matches"]
+        (contract,) = _explain(run, "contract", f"{MANDANT}-E{PID}-0003-V3")["matches"]
+        return (contact, contract) if not contact["included"] and not contract["included"] else None
+
+    contact, contract = wait_for(excluded, 90, "both out of the projection")
+    assert contact["reason"] == "R05 no synced valid contract"
+    assert contact["decisions"][-1]["text"].endswith("which is not synced (R07 tenant without e-mail)")
+    assert contract["reason"] == "R09 contract ended"
+    grace = ended + timedelta(days=30)
+    assert contract["decisions"][-1] == {"rule": "R09", "passed": False,
+                                         "text": f"contract ended {ended}, grace until {grace}"}
+    (contract_e2,) = _explain(run, "contract", "V2")["matches"]
+    assert contract_e2["reason"] == "R07 tenant without e-mail"
+    assert any(d["text"] == "tenant party without e-mail" for d in contract_e2["decisions"])
+    run.converged()
+    (gone,) = _explain(run, "contract", f"{MANDANT}-E{PID}-0003-V3")["matches"]
+    assert gone["history"]["last_command"]["op"] == "DELETE"
+
+    text = _cli(run, "explain", "contract", "V2")
+    assert f"contract {MANDANT}-E{PID}-0002-V2" in text and "- R07: tenant party without e-mail" in text
+    assert "Muster" not in text and "example.org" not in text

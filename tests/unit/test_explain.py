@@ -129,3 +129,9 @@ def test_history_is_attached_by_slot() -> None:
     history = SlotHistory(slot="contact:P001")
     (match,) = with_history(result, {"contact:P001": history}).matches
     assert match.history == history
+
+
+def test_worker_table_keys_are_read_as_faust_writes_them() -> None:
+    from streams.ops.explain import table_key
+
+    assert table_key(b'"person|[8111]"') == "person|[8111]" and table_key(b"settings") == "settings"
