@@ -9,6 +9,7 @@
     bridge replay --from-beginning|--to-datetime|--to-offsets   move worker and sink back (stopped)
     bridge report quality [--json]                         the data-quality cases (no personal data)
     bridge explain ENTITY KEY [--json]                     why an entity is (not) in casavi
+    bridge topics tail [TOPIC] [-f]                        newest records, decoded (personal data masked)
     bridge sim                                             the casavi simulator (HTTP)
     bridge demo [--no-reset]                               everything above with a generated housing company
 """
@@ -111,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "cannot take): rule and ERP numbers, no personal data")
     rquality.add_argument("--json", action="store_true")
     rquality.set_defaults(handler=_lazy("streams.report", "quality"))
+
+    topics = sub.add_parser("topics", help="the bridge's topics, decoded")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True)
+    ttail = topics_sub.add_parser("tail", help="the newest records of a topic (commands decoded from Avro, "
+                                               "personal data masked)")
+    ttail.add_argument("topic", nargs="?", help="default: the commands topic (BRIDGE_KAFKA__COMMANDS_TOPIC)")
+    ttail.add_argument("-n", "--lines", type=int, default=20, help="records per partition (default 20)")
+    ttail.add_argument("-f", "--follow", action="store_true", help="go on printing new records until Ctrl-C")
+    ttail.add_argument("--show-personal-data", action="store_true",
+                       help="show contacts' and staff members' personal fields instead of ***")
+    ttail.add_argument("--json", action="store_true", help="one JSON object per record")
+    ttail.set_defaults(handler=_lazy("streams.ops.tail", "tail"))
 
     explain = sub.add_parser("explain", help="why an entity is (not) in casavi: the rule decisions, the last command, "
                                              "casavi's receipt, dead letters (no personal data)")

@@ -354,3 +354,15 @@ def test_explain_an_included_an_excluded_and_a_dead_lettered_entity(run: Run) ->
     text = _cli(run, "explain", "contract", "V2")
     assert f"contract {MANDANT}-E{PID}-0002-V2" in text and "- R07: tenant party without e-mail" in text
     assert "Muster" not in text and "example.org" not in text
+
+
+def test_topics_tail_decodes_the_commands_and_masks_personal_data(run: Run) -> None:
+    topic = run.env["BRIDGE_KAFKA__COMMANDS_TOPIC"]
+    wait_for(lambda: run.end_offset(topic) > 0, 60, "commands on the topic")
+    masked = [json.loads(line) for line in _cli(run, "topics", "tail", topic, "-n", "1000", "--json").splitlines()]
+    contacts = [m for m in masked if m["entity"] == "contact" and m["op"] == "UPSERT"]
+    assert len(masked) == run.end_offset(topic) and contacts
+    assert all(m["document"]["lastName"] == "***" for m in contacts)
+    assert not any(p in json.dumps(masked) for p in ("Muster", "example.org"))
+    shown = _cli(run, "topics", "tail", topic, "-n", "1000", "--show-personal-data")
+    assert "Muster" in shown and f"UPSERT property {MANDANT}-E{PID}" in shown
