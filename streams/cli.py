@@ -10,6 +10,7 @@
     bridge report quality [--json]                         the data-quality cases (no personal data)
     bridge explain ENTITY KEY [--json]                     why an entity is (not) in casavi
     bridge topics tail [TOPIC] [-f]                        newest records, decoded (personal data masked)
+    bridge progress [--follow]                             bulk load / replay catch-up: counts, rate, time left
     bridge sim                                             the casavi simulator (HTTP)
     bridge demo [--no-reset]                               everything above with a generated housing company
 """
@@ -124,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show contacts' and staff members' personal fields instead of ***")
     ttail.add_argument("--json", action="store_true", help="one JSON object per record")
     ttail.set_defaults(handler=_lazy("streams.ops.tail", "tail"))
+
+    progress = sub.add_parser("progress", help="the worker's and the sink's catch-up (bulk load, replay): counts, "
+                                               "rate and time left, until nothing waits")
+    progress.add_argument("-f", "--follow", action="store_true", help="go on after catching up, until Ctrl-C")
+    progress.add_argument("--interval", type=float, default=1.0, help="seconds between readings (default 1)")
+    progress.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 1)")
+    progress.set_defaults(handler=_lazy("streams.ops.progress", "watch"))
 
     explain = sub.add_parser("explain", help="why an entity is (not) in casavi: the rule decisions, the last command, "
                                              "casavi's receipt, dead letters (no personal data)")

@@ -366,3 +366,25 @@ def test_topics_tail_decodes_the_commands_and_masks_personal_data(run: Run) -> N
     assert not any(p in json.dumps(masked) for p in ("Muster", "example.org"))
     shown = _cli(run, "topics", "tail", topic, "-n", "1000", "--show-personal-data")
     assert "Muster" in shown and f"UPSERT property {MANDANT}-E{PID}" in shown
+
+
+def test_progress_of_the_catch_up_and_of_a_reconcile(run: Run) -> None:
+    import subprocess
+    import sys
+
+    run.converged()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True,
+                              timeout=180, env=run.services.env)
+
+    done = cli("progress", "--timeout", "120", "--interval", "0.5")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "worker: records read" in done.stderr and "sink: commands applied" in done.stderr
+    sink = run.status("sink")
+    assert f"{sink['committed']}/{sink['end_offset']}" in done.stderr
+
+    reconciled = cli("reconcile", "--dry-run")
+    assert reconciled.returncode == 0, reconciled.stderr[-2000:]
+    assert "reconcile: casavi read requests" in reconciled.stderr and "left 0:00" in reconciled.stderr
+    assert "Muster" not in reconciled.stdout + reconciled.stderr
