@@ -234,13 +234,13 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
 
     async def carry_out(outcome: BatchOutcome) -> None:
         """The outcome of one batch, in the order of ``streams.worker.step``."""
+        write_pending(outcome.deferred)  # first: the roots of the row writes below, until delivered
         for key, row, position in outcome.row_writes:
             if row is None and position is None:
                 rows.pop(key, None)
             else:  # a deleted row keeps its position, so a replayed insert cannot bring it back
                 rows[key] = dumps_entry(row, position)
         write_emitted(outcome.emitted_writes)
-        write_pending(outcome.deferred)
         if outcome.commands:
             end = await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in outcome.commands])
             status.record_commands([c for c, _ in outcome.commands], end)
