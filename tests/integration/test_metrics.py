@@ -247,9 +247,11 @@ def test_metrics_and_status_files_agree_with_topics_and_casavi_across_a_restart(
     assert _sum(s["casavi_bridge_sink_dead_letters"], code="INVALID_FIELD") >= 1
     assert "casavi_bridge_casavi_retries" in s and "casavi_bridge_casavi_rate_limit_wait_seconds" in s
     assert _sum(s["casavi_bridge_sink_consumer_lag_records"]) == 0
+    # measured for commands projected with the change that caused them (live edits such as the e-mail fix);
+    # a bulk load's deferred projection carries no COMMIT time
     latency = s["casavi_bridge_sink_commit_to_casavi_seconds"]
     count = _sum(latency, "casavi_bridge_sink_commit_to_casavi_seconds_count")
-    assert count >= 5 and 0 < _sum(latency, "casavi_bridge_sink_commit_to_casavi_seconds_sum") / count < 120
+    assert count >= 1 and 0 < _sum(latency, "casavi_bridge_sink_commit_to_casavi_seconds_sum") / count < 120
     _no_ids_or_personal_data(run, w)
     _no_ids_or_personal_data(run, s)
     _agree(run)
