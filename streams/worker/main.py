@@ -12,7 +12,8 @@ from streams import gaps
 from streams.mapping import MappingError
 from streams.mapping.topics import mapping_of
 from streams.settings import BridgeSettings
-from streams.worker.app import build_app
+from streams.ops.server import OpsServer
+from streams.worker.app import WorkerOps, build_app
 from streams.worker.control import resync_record, send_control
 from streams.worker.stores import remove_stores_ahead
 from streams.worker.topics import TopicLayoutError, bridge_topics, check_single_partition, ensure_topics
@@ -36,7 +37,8 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
     read = [t for t in bridge_topics(kafka, settings.source) if t not in (kafka.commands_topic, kafka.dlq_topic)]
     if gaps.check(kafka, kafka.worker_app_id, read, "worker"):
         _request_full_sync(settings)
-    app = build_app(settings)
+    ops = WorkerOps(settings)
+    app = build_app(settings, ops=ops)
     removed = remove_stores_ahead(Path(app.conf.tabledir), settings.kafka.worker_app_id,
                                   [t.name for t in app.tables.values()], settings.kafka.bootstrap_servers)
     if removed:
@@ -45,9 +47,15 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
              settings.kafka.worker_app_id, len(mapping.tables), settings.source.connector,
              "identity" if mapping.is_identity else "ERP", mapping.origin, settings.kafka.bootstrap_servers,
              settings.kafka.commands_topic)
+    server = OpsServer(settings.ops.host, settings.ops.worker_port, ops.metrics.registry, ops.health)
+    if settings.ops.worker_port:
+        server.start()
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False,
                     override_logging=False)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        server.stop()
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -59,6 +60,8 @@ class BatchOutcome:
     projected_pending: list[PendingWrite] = field(default_factory=list)  # pending roots done (after delivery)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     more_queued: int = 0  # roots of a pass still to project in later batches
+    events_by_topic: dict[str, int] = field(default_factory=dict)  # records of the batch per topic
+    changes_by_table: dict[str, int] = field(default_factory=dict)  # row changes decoded per ERP table
 
 
 class BatchStep:
@@ -101,6 +104,8 @@ class BatchStep:
                     changes.append(decoded)
         step = processor.fold(changes, now)
         out.changes, out.replayed, out.source_ts_ms = len(changes), step.replayed, step.newest_source_ts_ms
+        out.events_by_topic = dict(Counter(r.topic for r in records))
+        out.changes_by_table = dict(Counter(c.table for c in changes))
         out.row_writes = step.row_writes
         out.dead_letters.extend(step.dead_letters)
         roots = step.roots
