@@ -8,6 +8,9 @@
     bridge dlq list|show|redrive [--since] [--reason]      the dead letters; redrive what they name
     bridge replay --from-beginning|--to-datetime|--to-offsets   move worker and sink back (stopped)
     bridge report quality [--json]                         the data-quality cases (no personal data)
+    bridge explain ENTITY KEY [--json]                     why an entity is (not) in casavi
+    bridge topics tail [TOPIC] [-f]                        newest records, decoded (personal data masked)
+    bridge progress [--follow]                             bulk load / replay catch-up: counts, rate, time left
     bridge sim                                             the casavi simulator (HTTP)
     bridge ui [--host] [--port]                            the protocol page (read-only, loopback by default)
     bridge demo [--no-reset]                               everything above with a generated housing company
@@ -17,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from streams.ops.logs import configure as configure_logging
 from streams.settings import BridgeSettings, load_settings
 
 Handler = Callable[[argparse.Namespace, BridgeSettings], int]
@@ -112,6 +115,32 @@ def build_parser() -> argparse.ArgumentParser:
     rquality.add_argument("--json", action="store_true")
     rquality.set_defaults(handler=_lazy("streams.report", "quality"))
 
+    topics = sub.add_parser("topics", help="the bridge's topics, decoded")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True)
+    ttail = topics_sub.add_parser("tail", help="the newest records of a topic (commands decoded from Avro, "
+                                               "personal data masked)")
+    ttail.add_argument("topic", nargs="?", help="default: the commands topic (BRIDGE_KAFKA__COMMANDS_TOPIC)")
+    ttail.add_argument("-n", "--lines", type=int, default=20, help="records per partition (default 20)")
+    ttail.add_argument("-f", "--follow", action="store_true", help="go on printing new records until Ctrl-C")
+    ttail.add_argument("--show-personal-data", action="store_true",
+                       help="show contacts' and staff members' personal fields instead of ***")
+    ttail.add_argument("--json", action="store_true", help="one JSON object per record")
+    ttail.set_defaults(handler=_lazy("streams.ops.tail", "tail"))
+
+    progress = sub.add_parser("progress", help="the worker's and the sink's catch-up (bulk load, replay): counts, "
+                                               "rate and time left, until nothing waits")
+    progress.add_argument("-f", "--follow", action="store_true", help="go on after catching up, until Ctrl-C")
+    progress.add_argument("--interval", type=float, default=1.0, help="seconds between readings (default 1)")
+    progress.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 1)")
+    progress.set_defaults(handler=_lazy("streams.ops.progress", "watch"))
+
+    explain = sub.add_parser("explain", help="why an entity is (not) in casavi: the rule decisions, the last command, "
+                                             "casavi's receipt, dead letters (no personal data)")
+    explain.add_argument("entity", choices=["property", "unit", "contract", "contact", "staff"])
+    explain.add_argument("key", help="ERP number (property, unit, contract, person or user number) or reference id")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(handler=_lazy("streams.ops.explain"))
+
     worker = sub.add_parser("worker", help="fold CDC events into state and emit casavi commands")
     worker.set_defaults(handler=_lazy("streams.worker.main"))
 
@@ -147,9 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(settings.log_level, settings.log_format)
     handler: Handler = args.handler
     return handler(args, settings)
 

@@ -353,5 +353,6 @@ def run(args: Any, settings: BridgeSettings) -> int:
     if failed:
         _note("replay incomplete: Kafka refused " + "; ".join(failed))
         return EXIT_FAILED
-    print(f"moved {len(changes)} partition offsets; start the {' and the '.join(chosen)} to read again")
+    print(f"moved {len(changes)} partition offsets; start the {' and the '.join(chosen)} to read again "
+          "(`bridge progress` shows how far they are)")
     return EXIT_OK

@@ -216,6 +216,17 @@ class ReconcileSettings(BaseModel):
     )
 
 
+class OpsSettings(BaseModel):
+    """The small HTTP server of worker and sink: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``."""
+
+    host: str = Field(default="127.0.0.1", description="where the endpoints listen (0.0.0.0 in a container)")
+    worker_port: int = Field(default=18491, ge=0, le=65535, description="the worker's port; 0 = no endpoints")
+    sink_port: int = Field(default=18492, ge=0, le=65535, description="the sink's port; 0 = no endpoints")
+    stall_s: float = Field(
+        default=120.0, gt=0,
+        description="/healthz fails when the process's event loop has not turned for this long (a hung process)")
+
+
 class UiSettings(BaseModel):
     """The protocol page (``bridge ui``): one read-only page operators keep open."""
 
@@ -241,8 +252,10 @@ class BridgeSettings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per log line")
 
     @classmethod
     def settings_customise_sources(

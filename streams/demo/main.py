@@ -28,6 +28,7 @@ import psycopg
 from streams.demo.generate import apply_changes, generate, live_changes, load
 from streams.demo.services import BridgeServices, wait_for
 from streams.demo.verify import Comparison, compare, expected_from_db
+from streams.ops.progress import Meter, duration
 from streams.projection.project import effective_today
 from streams.report import quality_path, read_report
 from streams.settings import BridgeSettings, SyncSettings
@@ -82,12 +83,16 @@ def wait_converged(conn: Any, services: BridgeServices, settings: BridgeSettings
         entity = key.split(":", 1)[0]
         want[entity] = want.get(entity, 0) + 1
     last_line = ""
+    meter = Meter("casavi", "entities")
 
     def converged() -> Comparison | None:
         services.check()
         result = compare(expected, sim_get(services.sim_url, "/_sim/state"))
         nonlocal last_line
-        line = "  casavi: " + ", ".join(f"{e} {result.counts.get(e, 0)}/{n}" for e, n in sorted(want.items()))
+        done = sum(min(result.counts.get(e, 0), n) for e, n in want.items())
+        seen = meter.update(done, sum(want.values()))
+        pace = "" if seen.rate_per_s is None else f" ({seen.rate_per_s:,.0f} entities/s, {duration(seen.eta_s)} left)"
+        line = "  casavi: " + ", ".join(f"{e} {result.counts.get(e, 0)}/{n}" for e, n in sorted(want.items())) + pace
         if progress and line != last_line:
             _say(line)
             last_line = line

@@ -2,7 +2,8 @@
 
 Written by ``bridge reconcile`` and the sink's scheduled reconcile while they read (at most once
 a second) and when they finish; the protocol page shows the count, the rate and the time left
-from it. Counts only: entities read, requests, the entities the projection expects.
+from it. Counts only: entities read, requests, the entities the projection expects and the
+requests reading them back takes (an estimate).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class ReconcileProgress(BaseModel):
     started_at: float
     updated_at: float
     expected: int  # entities the projection expects in casavi: about what reading back will find
+    estimate: int = 0  # read requests that takes, about (0: not estimated)
     read: int = 0  # casavi entities read back so far
     requests: int = 0
     finished: bool = False
@@ -32,12 +34,12 @@ def progress_path(state_dir: Path) -> Path:
 
 
 class ProgressFile:
-    def __init__(self, path: Path, system: str, expected: int, min_interval_s: float = 1.0) -> None:
+    def __init__(self, path: Path, system: str, expected: int, estimate: int = 0, min_interval_s: float = 1.0) -> None:
         now = time.time()
         self.path = path
         self.min_interval_s = min_interval_s
         self.progress = ReconcileProgress(pid=os.getpid(), system=system, started_at=now, updated_at=now,
-                                          expected=expected)
+                                          expected=expected, estimate=estimate)
         self._written_at = 0.0
         self.write()
 

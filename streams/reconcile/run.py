@@ -16,6 +16,8 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from kafka import KafkaProducer
 
 from streams.commands.model import CasaviCommand, encode
 from streams.commands.wire import command_schema_id
+from streams.projection.model import EmittedEntry
 from streams.reconcile.compare import ENTITIES, Drift, compare, ownership
 from streams.reconcile.expected import read_expected
 from streams.reconcile.observe import CasaviView, read_casavi
@@ -75,23 +78,59 @@ def _send(settings: BridgeSettings, control: list[tuple[bytes, bytes]], commands
     send_control(kafka, control, "casavi-bridge-reconcile")
 
 
+PAGE = 25  # entities per page of casavi's list endpoints
+
+
+def estimate_requests(expected: Mapping[str, EmittedEntry], entities: frozenset[str] | None = None) -> int:
+    """The read requests a reconcile makes when casavi holds what is expected: pages of
+    properties, of each property's units (one at least) and of contacts (and the empty page
+    that ends them)."""
+    want = entities or frozenset(ENTITIES)
+    properties = [e.reference_id for e in expected.values() if e.entity == "property"]
+    units: Counter[str] = Counter(e.parent_ids[0] for e in expected.values() if e.entity == "unit" and e.parent_ids)
+    contacts = sum(1 for e in expected.values() if e.entity == "contact")
+    total = 0
+    if want & {"property", "unit", "contract"}:
+        total += max(1, -(-len(properties) // PAGE))
+        if want & {"unit", "contract"}:
+            total += sum(max(1, -(-units[p] // PAGE)) for p in properties)
+    if "contact" in want:
+        total += -(-contacts // PAGE) + 1
+    return total
+
+
 async def reconcile(settings: BridgeSettings, client: CasaviClient, *, dry_run: bool = False,
-                    entities: frozenset[str] | None = None) -> dict[str, Any]:
+                    entities: frozenset[str] | None = None,
+                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """``on_progress(requests made, requests expected in all)`` after every read request."""
     system = settings.casavi.system
     started = time.monotonic()
     expected = await asyncio.to_thread(read_expected, settings.kafka, system)
     if entities:
         expected = {k: v for k, v in expected.items() if v.entity in entities}
+    estimate = estimate_requests(expected, entities)
+    made = 0
 
-    progress_file = ProgressFile(progress_path(settings.stack.state_dir), system, len(expected))
+    async def read(path: str, params: Mapping[str, Any] | None = None) -> Any:
+        nonlocal made
+        body = await client.read(path, params)
+        made += 1
+        if on_progress is not None:
+            on_progress(made, max(estimate, made))
+        return body
+
+    progress_file = ProgressFile(progress_path(settings.stack.state_dir), system, len(expected), estimate)
 
     def progress(view: CasaviView) -> None:
         progress_file.update(len(view.entities), view.requests)
         if view.requests % 50 == 0:
-            log.info("reconcile: %d casavi entities read with %d requests", len(view.entities), view.requests)
+            log.info("reconcile: %d casavi entities read with %d of about %d requests", len(view.entities),
+                     view.requests, estimate)
 
-    view = await read_casavi(client.read, entities, progress)
+    view = await read_casavi(read, entities, progress)
     progress_file.update(len(view.entities), view.requests, finished=True)
+    if on_progress is not None:
+        on_progress(made, made)  # the estimate counted what casavi should hold; it has been read
     path = report_path(settings)
     owned = ownership(settings.sync.mandanten, settings.sync.id_separator, settings.reconcile.contact_id_pattern)
     drift = compare(expected, view, owned, entities, _previous_extra(path, system))
@@ -120,9 +159,15 @@ async def reconcile(settings: BridgeSettings, client: CasaviClient, *, dry_run: 
 def run(args: Any, settings: BridgeSettings) -> int:
     entities = frozenset(args.entity) if args.entity else None
 
+    from streams.ops.progress import Meter, TerminalProgress
+
+    meter = Meter("reconcile: casavi read requests", "requests")
+
     async def main() -> dict[str, Any]:
-        async with CasaviClient(settings.casavi) as client:
-            return await reconcile(settings, client, dry_run=args.dry_run, entities=entities)
+        with TerminalProgress() as terminal:
+            async with CasaviClient(settings.casavi) as client:
+                return await reconcile(settings, client, dry_run=args.dry_run, entities=entities,
+                                       on_progress=lambda done, total: terminal.show(meter.update(done, total)))
 
     report = asyncio.run(main())
     print(f"reconcile ({report['system']} system{', dry run' if args.dry_run else ''}): "

@@ -61,6 +61,17 @@ class Stopped(Exception):
     """The sink is stopping; a request waiting to be retried was abandoned (not committed)."""
 
 
+_PATH_WORDS = frozenset({"authenticate", "import", "jobs", "properties", "units", "contacts", "contracts", "staff",
+                         "documents", "tickets", "posts", "comments"})
+
+
+def endpoint_of(method: str, path: str) -> str:
+    """``GET /properties/{id}/units``: the request's method and path with every id replaced, as
+    casavi's API text names its endpoints (a metric label never carries a reference id)."""
+    segments = path.split("?", 1)[0].strip("/").split("/")
+    return f"{method} /" + "/".join(s if s in _PATH_WORDS else "{id}" for s in segments if s)
+
+
 @dataclass
 class ClientCounters:
     requests: Counter[str] = field(default_factory=Counter)
@@ -68,6 +79,11 @@ class ClientCounters:
     rate_limited: int = 0
     reauthentications: int = 0
     transport_errors: int = 0
+    # (endpoint, HTTP status or "transport_error") -> requests; endpoint -> retries
+    responses: Counter[tuple[str, str]] = field(default_factory=Counter)
+    retries_by_endpoint: Counter[str] = field(default_factory=Counter)
+    pacing_wait_s: float = 0.0  # time requests waited for the client-side pacing (requests_per_minute)
+    retry_wait_s: float = 0.0  # time spent waiting before retries (backoff, Retry-After)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -77,6 +93,16 @@ class ClientCounters:
             "reauthentications": self.reauthentications,
             "transport_errors": self.transport_errors,
         }
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """What the last request to casavi showed: an answer (any status below 500, except casavi
+    refusing the credentials) or not."""
+
+    ok: bool
+    detail: str
+    at: float
 
 
 class TokenBucket:
@@ -91,6 +117,7 @@ class TokenBucket:
         self._sleep = sleep
         self._last = clock()
         self._lock = asyncio.Lock()
+        self.waited_s = 0.0  # seconds requests have waited for a token
 
     async def take(self) -> None:
         if self._rate <= 0:
@@ -103,7 +130,9 @@ class TokenBucket:
                 if self._tokens >= 1.0:
                     self._tokens -= 1.0
                     return
-                await self._sleep((1.0 - self._tokens) / self._rate)
+                wait = (1.0 - self._tokens) / self._rate
+                self.waited_s += wait
+                await self._sleep(wait)
 
 
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,63}$")
@@ -156,6 +185,7 @@ class CasaviClient:
         self._token_valid_until = datetime.min.replace(tzinfo=timezone.utc)
         self._auth_lock = asyncio.Lock()
         self.counters = ClientCounters()
+        self.reachability: Reachability | None = None  # None: no request answered or failed yet
 
     @property
     def url(self) -> str:
@@ -295,7 +325,9 @@ class CasaviClient:
                 token = await self._ensure_token()
                 headers["token"] = token
             await self._bucket.take()
+            self.counters.pacing_wait_s = self._bucket.waited_s
             self.counters.requests[kind] += 1
+            endpoint = endpoint_of(method, path)
             wait_s: float | None = None
             try:
                 response = await self._http.request(method, path, json=body, headers=headers)
@@ -303,10 +335,17 @@ class CasaviClient:
                 rule = classify_exception(exc)
                 assert rule is not None
                 self.counters.transport_errors += 1
+                self.counters.responses[(endpoint, "transport_error")] += 1
+                self.reachability = Reachability(False, f"no answer ({type(exc).__name__})", time.time())
                 action, why, status = rule.action, rule.why, 0
             else:
                 rule = classify_status(response.status_code, authenticating=not authenticated)
                 action, why, status = rule.action, rule.why, response.status_code
+                self.counters.responses[(endpoint, str(status))] += 1
+                refused = not authenticated and status in (401, 403)
+                self.reachability = Reachability(
+                    status < 500 and not refused,
+                    "casavi refused the credentials" if refused else f"HTTP {status} on {endpoint}", time.time())
                 if action is Action.SUCCESS:
                     return response
                 if action is Action.RATE_LIMITED:
@@ -324,6 +363,7 @@ class CasaviClient:
                     raise CasaviError(kind, status, action, code)
             attempt += 1
             self.counters.retries += 1
+            self.counters.retries_by_endpoint[endpoint] += 1
             if wait_s is None:
                 wait_s = self._backoff.delay(attempt, self._rng)
             if self._backoff.exhausted(attempt):
@@ -331,4 +371,5 @@ class CasaviClient:
                           kind, attempt, why, status, wait_s)
             else:
                 log.warning("casavi %s: %s (status %d); retry %d in %.1f s", kind, why, status, attempt, wait_s)
+            self.counters.retry_wait_s += wait_s
             await self._wait(wait_s)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from streams import gaps
 from streams.commands.registry import RegistryError
+from streams.ops.health import Check, Health, Heartbeat, flag
+from streams.ops.server import OpsServer
 from streams.settings import BridgeSettings
-from streams.sink.client import CasaviClient
+from streams.sink.client import CasaviClient, CasaviError, Stopped
 from streams.sink.runner import SinkRunner
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,18 @@ async def serve(settings: BridgeSettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with CasaviClient(settings.casavi, stop=stop) as client:
         runner = SinkRunner(settings, client, stop_event=stop)
+        heartbeat = Heartbeat(settings.ops.stall_s)
+        health = Health(heartbeat, {
+            "consumer_assigned": lambda: flag("consumer_assigned", runner.assigned > 0,
+                                              f"{runner.assigned} partitions assigned",
+                                              "no partitions assigned (starting or rebalancing)"),
+            "casavi_reachable": lambda: casavi_check(client),
+        })
+        server = OpsServer(settings.ops.host, settings.ops.sink_port, runner.metrics.registry, health)
+        if settings.ops.sink_port:
+            server.start()
+        beating = asyncio.create_task(beat(heartbeat, stop))
+        probing = asyncio.create_task(probe_casavi(client))
         found = gaps.check(settings.kafka, settings.kafka.sink_group_id, [settings.kafka.commands_topic], "sink")
         runner.stats.gaps = [str(g) for g in found]
         reasons = [*(["commands deleted before they were read"] if found else []),
@@ -37,8 +51,34 @@ async def serve(settings: BridgeSettings) -> None:
             await runner.run()
         finally:
             scheduled.cancel()
+            beating.cancel()
+            probing.cancel()
+            server.stop()
     log.info("sink stopped: %d batches, %d commands, %d dead letters", runner.stats.batches,
              runner.stats.commands, runner.stats.dead_lettered)
+
+
+async def beat(heartbeat: Heartbeat, stop: asyncio.Event) -> None:
+    """The event loop's heartbeat (``/healthz``)."""
+    while not stop.is_set():
+        heartbeat.beat()
+        await asyncio.sleep(1.0)
+
+
+async def probe_casavi(client: CasaviClient) -> None:
+    """Authenticate once at start, so ``/readyz`` knows whether casavi answers before the first
+    command comes."""
+    try:
+        await client.authenticate()
+    except (CasaviError, Stopped):
+        pass  # the client's reachability tells
+
+
+def casavi_check(client: CasaviClient) -> Check:
+    seen = client.reachability
+    if seen is None:
+        return Check(name="casavi_reachable", ok=False, detail="no answer from casavi yet")
+    return Check(name="casavi_reachable", ok=seen.ok, detail=seen.detail)
 
 
 def _system_file(settings: BridgeSettings) -> Path:

@@ -31,9 +31,10 @@ from streams.commands.model import CommandCodecError, DeadLetter, decode
 from streams.commands.receipts import DEPENDENCY_CODES, Receipt, ReceiptStatus
 from streams.commands.wire import writer_schemas
 from streams.settings import BridgeSettings
-from streams.sink.apply import Failure, Sourced, apply_batch
+from streams.sink.apply import BatchResult, Failure, Sourced, apply_batch
 from streams.sink.client import CasaviClient, Stopped
 from streams.sink.policy import Backoff
+from streams.sink.metrics import SinkMetrics
 from streams.sink.stats import SinkStats
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class SinkRunner:
         defer_limit_s: float = 300.0,
         defer_retry_s: float = 5.0,
         stop_event: asyncio.Event | None = None,
+        metrics: SinkMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -127,8 +129,13 @@ class SinkRunner:
         self.defer_limit_s = defer_limit_s
         self.defer_retry_s = defer_retry_s
         self.stop_event = stop_event or asyncio.Event()
-        self.stats = SinkStats(system=settings.casavi.system)
-        self.writer_schemas = writer_schemas(settings.kafka)  # None: plain Avro only (no schema registry)
+        kafka = settings.kafka
+        self.stats = SinkStats.continued(self.status_path, system=settings.casavi.system, group_id=kafka.sink_group_id,
+                                         commands_topic=kafka.commands_topic)
+        self.metrics = metrics or SinkMetrics(self.stats)
+        self._committed: dict[_Partition, int] = {}  # committed offset per partition, as last known
+        self.assigned = 0  # partitions assigned to this sink, as of the last poll
+        self.writer_schemas = writer_schemas(kafka)  # None: plain Avro only (no schema registry)
         self._deferred: list[_Deferred] = []
         self._last_deferred_try = 0.0
         self._rng = random.Random()
@@ -172,6 +179,7 @@ class SinkRunner:
                     self.idle.set()
                 try:
                     await self.process(records)
+                    await self._position()
                 except Stopped:
                     log.warning("stopping while casavi is unreachable: the current batch is not committed "
                                 "and will be read again on restart")
@@ -228,7 +236,7 @@ class SinkRunner:
                              for letter in letters])
         await self._deliver(self.settings.kafka.receipts_topic, [(r.slot.encode(), r.encode()) for r in receipts])
         await self._commit(records)
-        self._record(records, decoded, result.applied, letters, result.imports, result.bisections)
+        self._record(records, decoded, result, letters)
 
     def _drop_revoked(self) -> None:
         """Partitions this sink no longer owns (deferred commands included) are the new owner's business."""
@@ -277,25 +285,29 @@ class SinkRunner:
         except Exception as exc:  # noqa: BLE001 - a rebalance: the batch is read again by the new owner
             log.warning("committing offsets failed (%s); the batch will be read again", type(exc).__name__)
             return
+        self._committed.update(offsets)
         self.stats.last_commit_at = time.time()
 
-    def _record(self, records: Sequence[Record], decoded: Sequence[Sourced], applied: Sequence[Sourced],
-                letters: Sequence[DeadLetter], imports: int, bisections: int) -> None:
+    def _record(self, records: Sequence[Record], decoded: Sequence[Sourced], result: BatchResult,
+                letters: Sequence[DeadLetter]) -> None:
         s = self.stats
-        s.batches += 1
-        s.records += len(records)
-        s.commands += len(decoded)
-        s.applied += len(applied)
-        s.dead_lettered += len(letters)
+        s.add(batches=1, records=len(records), commands=len(decoded), applied=len(result.applied),
+              dead_lettered=len(letters), imports=result.imports, bisections=result.bisections)
+        unconfirmed = {id(u) for u in result.unconfirmed}
+        now_ms = time.time() * 1000
+        for applied in result.applied:
+            c = applied.command
+            s.outcome(c.entity, c.op, "unconfirmed" if id(applied) in unconfirmed else "applied")
+            if c.source_ts_ms is not None:  # COMMIT in the ERP -> applied in casavi
+                self.metrics.commit_to_casavi.observe(max(now_ms - c.source_ts_ms, 0.0) / 1000)
+        deferred = {id(d.source) for d in self._deferred}
+        for failure in result.failed:
+            if id(failure.source) not in deferred:
+                s.outcome(failure.source.command.entity, failure.source.command.op, "failed")
+        for letter in letters:
+            s.dead_letter(letter.error_code or letter.stage.upper())
         s.deferred = len(self._deferred)
-        s.imports += imports
-        s.bisections += bisections
-        counters = self.client.counters
-        s.requests = dict(counters.requests)
-        s.polls = counters.requests["job"]
-        s.retries = counters.retries
-        s.rate_limited = counters.rate_limited
-        s.reauthentications = counters.reauthentications
+        s.take_client(self.client.counters)
         s.last_batch_at = time.time()
         s.lag = self._lag(records)
         self.stats.write(self.status_path)
@@ -308,3 +320,39 @@ class SinkRunner:
                 return None
             lag += max(0, high - last - 1)
         return lag
+
+    async def _position(self) -> None:
+        """Committed and end offsets of the commands topic, and the lag between them; the status
+        file is rewritten when they changed (also while no command comes)."""
+        assignment = self.consumer.assignment()
+        self.assigned = len(assignment)
+        owned = {_Partition(tp.topic, tp.partition) for tp in assignment}
+        self._committed = {p: o for p, o in self._committed.items() if p in owned}
+        committed_of = getattr(self.consumer, "committed", None)
+        committed = 0
+        end = 0
+        known = bool(assignment)
+        for tp in assignment:
+            p = _Partition(tp.topic, tp.partition)
+            if p not in self._committed and committed_of is not None:
+                try:
+                    self._committed[p] = await committed_of(tp) or 0
+                except Exception:  # noqa: BLE001 - asked again on the next poll
+                    known = False
+                    continue
+            high = self.consumer.highwater(tp)
+            if high is None or p not in self._committed:
+                known = False
+                continue
+            committed += self._committed[p]
+            end += high
+        if not known:
+            return
+        s = self.stats
+        changed = (s.committed, s.end_offset) != (committed, end)
+        with s.lock:
+            s.committed, s.end_offset = committed, end
+            s.lag = max(end - committed, 0)
+            s.take_client(self.client.counters)
+        if changed:
+            s.write(self.status_path)

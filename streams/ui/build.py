@@ -164,9 +164,10 @@ def long_work(g: Gathered) -> list[Progress]:
     p = g.reconcile_progress
     if p is not None and not p.finished and g.reconcile_alive and g.now - p.updated_at < RECONCILE_STALE_S:
         elapsed = p.updated_at - p.started_at
-        rate = p.read / elapsed if elapsed >= 1 and p.read else None
-        out.append(_work(f"reconcile ({p.system}): reading casavi back", p.read, max(p.expected, p.read),
-                         "entities", rate))
+        # reading back is paced by requests: their estimate gives the time left, else the entities expected
+        done, total, unit = (p.requests, p.estimate, "requests") if p.estimate else (p.read, p.expected, "entities")
+        rate = done / elapsed if elapsed >= 1 and done else None
+        out.append(_work(f"reconcile ({p.system}): reading casavi back", done, max(total, done), unit, rate))
     if g.topics_unread:
         out.append(Progress(job="this page: counting the commands, receipts and DLQ topics", done=0,
                             total=g.topics_unread, unit="records still to read"))

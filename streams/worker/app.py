@@ -26,6 +26,7 @@ import random
 import time
 import traceback
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from typing import Any, Literal
@@ -43,7 +44,10 @@ from streams.worker.control import PASS_RECORD
 from streams.worker.processor import Processor
 from streams.worker.step import BatchOutcome, BatchStep, Record
 from streams.worker.rowcodec import dumps_entry, loads_entry
+from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
+from streams.ops.health import Check, Health, Heartbeat, flag
+from streams.ops.offsets import end_offsets
 from streams.mapping.topics import mapping_of
 from streams.report import QUALITY_INTERVAL_S, quality_path, write_report
 from streams.worker.topics import MAX_RECORD_BYTES, cdc_topics
@@ -60,7 +64,30 @@ def _broker_url(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{h.strip()}" for h in bootstrap_servers.split(",") if h.strip())
 
 
-def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: float = 0.2) -> faust.App:
+class WorkerOps:
+    """What the worker tells operators: its status file, its metrics and its health checks."""
+
+    def __init__(self, settings: BridgeSettings) -> None:
+        kafka = settings.kafka
+        self.status = WorkerStatus(settings.stack.state_dir / "worker-status.json", app_id=kafka.worker_app_id,
+                                   system=settings.casavi.system, commands_topic=kafka.commands_topic)
+        self.metrics = WorkerMetrics(self.status)
+        self.heartbeat = Heartbeat(settings.ops.stall_s)
+        self.loaded = False
+        self.assigned: set[Any] = set()
+        self.health = Health(self.heartbeat, {
+            "state_loaded": lambda: flag("state_loaded", self.loaded, "state loaded from the tables",
+                                         "state not loaded yet (recovering the tables)"),
+            "consumer_assigned": self._assigned,
+        })
+
+    def _assigned(self) -> Check:
+        n = len(self.assigned)
+        return flag("consumer_assigned", n > 0, f"{n} partitions assigned", "no partitions assigned (rebalancing)")
+
+
+def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: float = 0.2,
+              ops: WorkerOps | None = None) -> faust.App:
     kafka = settings.kafka
     datadir = StackPaths.of(settings.stack).worker_dir / kafka.worker_app_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +129,11 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     meta = app.Table(tables["meta"], key_type=str, value_type=bytes, partitions=1)
     # roots folded during a backlog and not projected yet (BatchStep: deferral)
     pending = app.Table(tables["pending"], key_type=str, value_type=bytes, partitions=1)
-    status = WorkerStatus(settings.stack.state_dir / "worker-status.json")
+    ops = ops or WorkerOps(settings)
+    status = ops.status
+    on_topic = end_offsets(kafka, kafka.commands_topic, client_id=f"{kafka.worker_app_id}-status")
+    if on_topic is not None:
+        status.topic_records(on_topic)
     processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk,
                           max_pending=settings.worker.max_deferred_roots, max_defer_s=settings.worker.max_defer_s)
     step = BatchStep(processor, Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder),
@@ -124,19 +155,22 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             processor.load_pending(_text(key))
         processor.finish_loading()
         loaded.set()
+        ops.loaded = True
         quality_due.set()
         log.info("state loaded: %d rows, %d emitted entities in %.1fs; %d roots queued for a pass",
                  processor.row_count, processor.emitted_count, time.monotonic() - started, processor.queued)
 
-    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
-        """Produce and await delivery; Kafka being away is transient: retry until it is back."""
+    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes]]) -> int | None:
+        """Produce and await delivery; Kafka being away is transient: retry until it is back.
+        Returns the topic's end offset after the records (None when the client does not tell)."""
         attempt = 0
         while True:
             try:
                 producer = app.producer  # straight to the client: no per-message Faust bookkeeping
                 futures = [await producer.send(topic, key, value, None, None, None) for key, value in records]
-                await asyncio.gather(*futures)
-                return
+                delivered = await asyncio.gather(*futures)
+                offsets = [m.offset for m in delivered if isinstance(getattr(m, "offset", None), int)]
+                return max(offsets) + 1 if offsets else None
             except Exception as exc:  # noqa: BLE001 - the producer raises many kinds
                 attempt += 1
                 delay = RETRY.delay(attempt, _rng)
@@ -147,6 +181,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     async def dead_letter(letters: Sequence[DeadLetter]) -> None:
         await deliver(kafka.dlq_topic, [((letter.reference_id or letter.table or "").encode(),
                                          letter.model_dump_json().encode()) for letter in letters])
+        status.record_dead_letters(letters)
 
     @app.agent(source, concurrency=1)
     async def process(stream: faust.StreamT[bytes]) -> None:
@@ -154,26 +189,35 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             token = _current_event.set(weakref.ref(events[-1]))
             records = [Record(e.message.topic, e.message.partition, e.message.offset, e.message.key,
                               e.message.value) for e in events]
+            started = time.monotonic()
             try:
                 if not loaded.is_set():
                     load_state()
-                await carry_out(step.run(records, behind=backlog(events) > settings.worker.backlog_events))
+                behind = backlog(events)
+                await carry_out(step.run(records, behind=sum(behind.values()) > settings.worker.backlog_events))
+                status.observe(lag=behind)
             except Exception as exc:  # noqa: BLE001 - never let one batch stop the stream
                 where = " < ".join(f"{f.name}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)[-4:]))
                 log.error("batch of %d events failed (%s at %s); their positions go to the DLQ and every root "
                           "is projected again", len(events), type(exc).__name__, where)
                 await dead_letter(step.failed(records))
                 await ticks.send(key=b"pass", value=PASS_RECORD)
+                status.record_batch(events=len(records), changes=0, replayed=0, source_ts_ms=None,
+                                    events_by_topic=Counter(r.topic for r in records))
             finally:
                 _current_event.reset(token)
+                ops.metrics.batch_duration.observe(time.monotonic() - started)
 
-    def backlog(events: Sequence[faust.EventT[bytes]]) -> int:
-        """Records still waiting behind this batch in the partitions it came from."""
+    def backlog(events: Sequence[faust.EventT[bytes]]) -> dict[str, int]:
+        """Records still waiting behind this batch, per topic of the partitions it came from."""
         last: dict[Any, int] = {}
         for event in events:
             tp = event.message.tp
             last[tp] = max(last.get(tp, -1), event.message.offset)
-        return sum(max((app.consumer.highwater(tp) or 0) - offset - 1, 0) for tp, offset in last.items())
+        behind: Counter[str] = Counter()
+        for tp, offset in last.items():
+            behind[tp.topic] += max((app.consumer.highwater(tp) or 0) - offset - 1, 0)
+        return dict(behind)
 
     def write_pending(writes: Sequence[tuple[str, bool]]) -> None:
         for key, now_pending in writes:
@@ -191,15 +235,16 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
 
     async def carry_out(outcome: BatchOutcome) -> None:
         """The outcome of one batch, in the order of ``streams.worker.step``."""
+        write_pending(outcome.deferred)  # first: the roots of the row writes below, until delivered
         for key, row, position in outcome.row_writes:
             if row is None and position is None:
                 rows.pop(key, None)
             else:  # a deleted row keeps its position, so a replayed insert cannot bring it back
                 rows[key] = dumps_entry(row, position)
         write_emitted(outcome.emitted_writes)
-        write_pending(outcome.deferred)
         if outcome.commands:
-            await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in outcome.commands])
+            end = await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in outcome.commands])
+            status.record_commands([c for c, _ in outcome.commands], end)
         write_emitted(step.delivered(outcome))
         if outcome.commands:
             quality_due.set()
@@ -211,8 +256,10 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         if outcome.more_queued:  # the rest of a pass follows in the next batches, also when no change arrives
             await ticks.send(key=b"pass", value=PASS_RECORD)
         status.record_batch(events=outcome.records, changes=outcome.changes, replayed=outcome.replayed,
-                            commands=len(outcome.commands), dead_letters=len(outcome.dead_letters),
-                            source_ts_ms=outcome.source_ts_ms)
+                            source_ts_ms=outcome.source_ts_ms, events_by_topic=outcome.events_by_topic,
+                            changes_by_table=outcome.changes_by_table)
+        status.observe(state_rows=processor.row_count, emitted_slots=processor.emitted_count,
+                       pending_roots=len(processor.pending), queued_roots=processor.queued)
 
     @app.timer(interval=QUALITY_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def quality_report() -> None:
@@ -222,7 +269,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         quality_due.clear()
         report = processor.quality(datetime.now(timezone.utc))
         write_report(report_path, report)
-        status.quality = report.counts()
+        status.observe(quality=report.counts())
 
     @app.timer(interval=settings.worker.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def tick() -> None:
@@ -235,6 +282,25 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         no record comes, this one brings it."""
         if loaded.is_set() and processor.pending:
             await ticks.send(key=b"pass", value=PASS_RECORD)
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def heartbeat() -> None:
+        """Liveness (``/healthz``) and the status file once batches have stopped coming."""
+        ops.heartbeat.beat()
+        status.flush()
+
+    def assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        ops.assigned = set(args[0]) if args else set()
+
+    def revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        ops.assigned = ops.assigned - set(args[0] if args else ())
+
+    def final_status(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        status.write()
+
+    app.on_partitions_assigned.connect(assigned)
+    app.on_partitions_revoked.connect(revoked)
+    app.on_before_shutdown.connect(final_status)
 
     @app.task  # type: ignore[untyped-decorator]
     async def tick_at_start() -> None:

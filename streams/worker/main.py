@@ -13,7 +13,8 @@ from streams.commands.registry import RegistryError
 from streams.mapping import MappingError
 from streams.mapping.topics import mapping_of
 from streams.settings import BridgeSettings
-from streams.worker.app import build_app
+from streams.ops.server import OpsServer
+from streams.worker.app import WorkerOps, build_app
 from streams.worker.control import resync_record, send_control
 from streams.worker.stores import remove_stores_ahead
 from streams.worker.topics import TopicLayoutError, bridge_topics, check_single_partition, ensure_topics
@@ -37,8 +38,9 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
     read = [t for t in bridge_topics(kafka, settings.source) if t not in (kafka.commands_topic, kafka.dlq_topic)]
     if gaps.check(kafka, kafka.worker_app_id, read, "worker"):
         _request_full_sync(settings)
+    ops = WorkerOps(settings)
     try:
-        app = build_app(settings)
+        app = build_app(settings, ops=ops)
     except RegistryError as exc:
         log.error("%s: the command schema could not be registered (BRIDGE_KAFKA__SCHEMA_REGISTRY_URL)", exc)
         return 1
@@ -50,9 +52,15 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
              settings.kafka.worker_app_id, len(mapping.tables), settings.source.connector,
              "identity" if mapping.is_identity else "ERP", mapping.origin, settings.kafka.bootstrap_servers,
              settings.kafka.commands_topic)
+    server = OpsServer(settings.ops.host, settings.ops.worker_port, ops.metrics.registry, ops.health)
+    if settings.ops.worker_port:
+        server.start()
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False,
                     override_logging=False)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        server.stop()
     return 0
 
 

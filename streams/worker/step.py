@@ -4,8 +4,9 @@
 control topic, casavi receipts), folds and projects through the ``Processor`` and returns a
 ``BatchOutcome``. The Faust app carries the outcome out in this order:
 
-1. ``row_writes`` to the state table, ``emitted_writes`` to the emitted table (what the
-   batch learnt: receipts, redrives, refusals) and ``deferred`` roots to the pending table,
+1. ``deferred`` roots to the pending table, ``row_writes`` to the state table and
+   ``emitted_writes`` to the emitted table (what the batch learnt: receipts, redrives,
+   refusals),
 2. ``commands`` to the commands topic, delivery awaited,
 3. ``BatchStep.delivered(outcome)``: the emitted and meta writes that record the commands
    as sent (never before they reached Kafka), and ``projected_pending`` removed from the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -54,10 +56,12 @@ class BatchOutcome:
     emitted_writes: list[EmittedWrite] = field(default_factory=list)
     commands: list[tuple[CasaviCommand, bytes]] = field(default_factory=list)  # with their encoded value
     meta_writes: list[MetaWrite] = field(default_factory=list)  # with the delivered commands
-    deferred: list[PendingWrite] = field(default_factory=list)  # roots now pending (before delivery)
+    deferred: list[PendingWrite] = field(default_factory=list)  # roots now pending or journaled (before delivery)
     projected_pending: list[PendingWrite] = field(default_factory=list)  # pending roots done (after delivery)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     more_queued: int = 0  # roots of a pass still to project in later batches
+    events_by_topic: dict[str, int] = field(default_factory=dict)  # records of the batch per topic
+    changes_by_table: dict[str, int] = field(default_factory=dict)  # row changes decoded per ERP table
 
 
 class BatchStep:
@@ -102,14 +106,24 @@ class BatchStep:
                     changes.append(decoded)
         step = processor.fold(changes, now)
         out.changes, out.replayed, out.source_ts_ms = len(changes), step.replayed, step.newest_source_ts_ms
+        out.events_by_topic = dict(Counter(r.topic for r in records))
+        out.changes_by_table = dict(Counter(c.table for c in changes))
         out.row_writes = step.row_writes
         out.dead_letters.extend(step.dead_letters)
         roots = step.roots
         if behind or step.bulk:
             out.deferred = processor.defer(roots, now)
             roots = set()
+        else:
+            # The roots projected now are journaled in the pending table until their commands
+            # are delivered: a worker stopped in between finds the batch's changes already in
+            # its state table (a re-read skips them as replays), but their roots still pending.
+            journal = sorted(r.key for r in roots if r not in processor.pending)
+            out.deferred = [(key, True) for key in journal]
+            out.projected_pending = [(key, False) for key in journal]
         if processor.due_pending(behind, now, bulk=step.bulk):
-            flushed, out.projected_pending = processor.take_pending()
+            flushed, taken = processor.take_pending()
+            out.projected_pending += taken
             roots = roots | flushed
         if receipts:
             fed = processor.apply_receipts(receipts)

@@ -146,6 +146,18 @@ def test_large_records_fit_everywhere(compose: dict[str, Any]) -> None:
     assert TOPIC_CONFIGS["cdc"]["max.message.bytes"] == size
 
 
+def test_worker_and_sink_are_healthy_when_ready_and_serve_their_metrics(compose: dict[str, Any]) -> None:
+    from streams.settings import OpsSettings
+
+    services = compose["services"]
+    ops = OpsSettings()
+    for name, port in (("worker", ops.worker_port), ("sink", ops.sink_port)):
+        service = services[name]
+        assert _env(service)["BRIDGE_OPS__HOST"] == "0.0.0.0"  # Prometheus scrapes from another container
+        assert f"http://localhost:{port}/readyz" in " ".join(service["healthcheck"]["test"])
+        assert f"{port}:{port}" in service["ports"]
+
+
 def _registry_url(compose: dict[str, Any]) -> str:
     registry = compose["services"]["schema-registry"]
     port = _env(registry)["SCHEMA_REGISTRY_LISTENERS"].rsplit(":", 1)[1]

@@ -280,3 +280,24 @@ async def test_commands_of_another_casavi_system_are_skipped(sim: Sim, tmp_path:
     await runner.process([rec(0, 0, other), rec(0, 1, contact("K1").model_copy(update={"system": "test"}))])
     assert set((await sim.state())["contacts"]) == {"K1"}
     assert consumer.commits[-1] == {("casavi.commands", 0): 2}
+
+
+async def test_runner_reports_committed_and_end_offsets_of_the_topic(sim: Sim, tmp_path: Path) -> None:
+    """``committed``/``end_offset`` are the commands topic's figures: after a restart the sink
+    reads its group's committed offsets, so the status agrees with the topic before any batch."""
+    class Committed(FakeConsumer):
+        async def committed(self, tp: Any) -> int | None:
+            return {0: 60, 1: None}[tp.partition]
+
+    consumer = Committed([])
+    runner = SinkRunner(BridgeSettings(), sim.client, consumer=consumer, producer=FakeProducer([]),
+                        status_path=tmp_path / "s.json")
+    await runner._position()
+    status = json.loads((tmp_path / "s.json").read_text())
+    assert (status["committed"], status["end_offset"], status["lag"]) == (60, 200, 140) and runner.assigned == 2
+    await runner.process([rec(1, 0, contact("K1"))])
+    await runner._position()
+    status = json.loads((tmp_path / "s.json").read_text())
+    assert (status["committed"], status["end_offset"], status["lag"]) == (61, 200, 139)
+    assert status["outcomes"] == {"contact": {"UPSERT": {"applied": 1}}}
+    assert status["responses"]["POST /import"] == {"200": 1}

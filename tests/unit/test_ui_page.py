@@ -90,6 +90,9 @@ def test_reconcile_in_progress_shows_entities_read_rate_and_time_left() -> None:
     (work,) = build_page(gathered(reconcile_progress=progress, reconcile_alive=True)).progress
     assert (work.done, work.total, work.unit, work.rate_per_s, work.eta_s) == (200, 1000, "entities", 2.0, 400.0)
     assert build_page(gathered(reconcile_progress=progress, reconcile_alive=False)).progress == []
+    estimated = progress.model_copy(update={"estimate": 50})
+    (work,) = build_page(gathered(reconcile_progress=estimated, reconcile_alive=True)).progress
+    assert (work.done, work.total, work.unit, work.rate_per_s, work.eta_s) == (20, 50, "requests", 0.2, 150.0)
     finished = progress.model_copy(update={"finished": True})
     assert build_page(gathered(reconcile_progress=finished, reconcile_alive=True)).progress == []
     stale = progress.model_copy(update={"updated_at": NOW - 3600})
@@ -218,7 +221,7 @@ def test_page_listens_beyond_loopback_only_with_a_token(capsys: pytest.CaptureFi
 
 def test_reconcile_progress_file(tmp_path: Any) -> None:
     path = tmp_path / "reconcile-progress.json"
-    progress = ProgressFile(path, "test", expected=500, min_interval_s=3600)
+    progress = ProgressFile(path, "test", expected=500, estimate=30, min_interval_s=3600)
     assert read_progress(path) == progress.progress and progress.progress.read == 0
     progress.update(50, 3)  # within the interval: not written
     assert read_progress(path).read == 0  # type: ignore[union-attr]

@@ -16,7 +16,8 @@ from streams.projection.project import project_all
 from streams.projection.roots import parse_root_key
 from streams.projection.sample import random_dataset
 from streams.settings import SourceSettings, SyncSettings
-from streams.worker.processor import Processor
+from streams.worker.processor import CONFIG, DAY, SETTINGS, Processor
+from streams.worker.rowcodec import row_key
 from streams.worker.step import BatchStep, Record
 
 TODAY = date(2026, 10, 1)
@@ -146,3 +147,48 @@ def test_a_snapshot_or_a_large_transaction_is_deferred_until_it_has_passed() -> 
     out = step.run([Record("ticks", 0, 0, b"pass", b'{"kind": "pass"}')])
     assert out.projected_pending and {c.slot for c, _ in out.commands} >= {
         k for k in project_all(proc.state, proc.config, TODAY)}
+
+
+def test_a_worker_stopped_between_its_row_writes_and_delivery_still_sends_the_commands() -> None:
+    source = SourceSettings()
+    decoder = Decoder(mapping_of(source), source.unavailable_value_placeholder)
+
+    def step_of(proc: Processor) -> BatchStep:
+        return BatchStep(proc, decoder, {}, control_topic="ticks", receipts_topic="receipts",
+                         max_command_bytes=1_000_000)
+
+    def started(row_writes: list[tuple[str, Any, Any]] = [], pending: list[str] = []) -> Processor:
+        """A worker started on what its tables hold: the property and unit of the fixtures'
+        contract, ``row_writes`` and ``pending``; nothing recorded as emitted; its last run
+        finished today with these settings (no start pass)."""
+        proc = Processor(SyncSettings(today=TODAY))
+        proc.load_meta({DAY: TODAY.isoformat(), CONFIG: proc.fingerprint, SETTINGS: proc.config.fingerprint()})
+        held = {("mandant", (1,)): {"mandant_no": 1, "name": "Mandant Eins"},
+                ("property", (1,)): {"property_id": 1, "mandant_no": 1, "property_no": "1000", "name": "Objekt"},
+                ("building", (2,)): {"building_id": 2, "property_id": 1, "street": "Lindenallee", "house_no": "12"},
+                ("unit", (17,)): {"unit_id": 17, "property_id": 1, "building_id": 2, "unit_no": "0017",
+                                  "is_phantom": False}}
+        for (table, key), row in held.items():
+            proc.load_row(row_key(table, key), row, None)
+        for key, row, position in row_writes:
+            proc.load_row(key, row, position)
+        for key in pending:
+            proc.load_pending(key)
+        proc.finish_loading()
+        return proc
+
+    batch = [record("person_create.json", 0), record("contract_create.json", 1)]
+    proc = started()
+    first = step_of(proc).run(batch, behind=False)
+    assert first.commands and first.row_writes
+    journal = [key for key, pending in first.deferred if pending]
+    assert journal and sorted(journal) == sorted(key for key, _ in first.projected_pending)
+    # stopped after step 1 (pending and row writes), before the commands reached Kafka: the
+    # restarted worker reads the batch again and skips its changes as replays
+    restarted = started(first.row_writes, journal)
+    again = step_of(restarted).run(batch, behind=False)
+    assert again.replayed == 2
+    assert sorted((c.slot, c.document) for c, _ in again.commands) == sorted(
+        (c.slot, c.document) for c, _ in first.commands)
+    # without the journal nothing would be sent
+    assert step_of(started(first.row_writes)).run(batch, behind=False).commands == []
