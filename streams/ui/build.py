@@ -124,7 +124,7 @@ def stages(g: Gathered) -> list[Stage]:
     worker_running = _running(g.worker_group, g.worker_status)
     worker_lag = g.worker_group.lag if g.worker_group else None
     worker = Stage(key="worker", name="worker", state=_consumer_state(worker_running, worker_lag), lag=worker_lag,
-                   detail=_counts(g.worker_status, ("events", "commands", "dead_letters")))
+                   detail=_counts(g.worker_status, ("events", "commands", "dead_letters", "pending_roots")))
     commands = Stage(key="commands", name="commands topic", state=kafka_state,
                      detail=f"{g.topics['commands']}: {g.commands_records or 0:,} records" if g.kafka_ok
                      else "Kafka not reachable")

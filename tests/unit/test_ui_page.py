@@ -66,6 +66,13 @@ def test_lag_makes_a_consumer_behind_and_shows_the_work_left() -> None:
     assert (sink.done, sink.total, sink.eta_s) == (100, 400, None)  # no rate measured yet
 
 
+def test_worker_detail_has_its_counts_and_the_roots_it_defers() -> None:
+    page = build_page(gathered(worker_status={"running": True, "events": 1200, "commands": 30, "dead_letters": 0,
+                                              "pending_roots": 450}))
+    assert page.stage("worker").detail == "events 1,200, commands 30, dead letters 0, pending roots 450"
+    assert build_page(gathered(worker_status=None, worker_group=None)).stage("worker").detail == "no status file"
+
+
 def test_a_stopped_process_is_down_whatever_its_lag() -> None:
     page = build_page(gathered(worker_group=GroupPosition(committed=10, end=20, members=0),
                                worker_status={"running": False}, sink_group=None, sink_status=None))
