@@ -60,6 +60,11 @@ class KafkaSettings(BaseModel):
     receipts_topic: str = Field(
         default="casavi.receipts", description="what casavi applied or refused, per casavi slot (compacted)"
     )
+    content_topic: str = Field(
+        default="casavi.content",
+        description="document content by key (document:<document_id>, compacted): the worker writes it, the sink "
+                    "reads it when it sends a document; the worker's state never holds it (R16)",
+    )
     max_command_bytes: int = Field(
         default=8_000_000, gt=0,
         description="largest command the worker sends; a larger one (an ERP row with huge fields) is dead-lettered "
@@ -156,16 +161,25 @@ class SyncSettings(BaseModel):
     owner_licence: bool = Field(default=False, description="licence Objekteigentümer: owners and OWNER contracts (R10)")
     caretaker_licence: bool = Field(default=False, description="licence Hausmeister: caretakers (R10)")
     staff_role: StaffRole = Field(default="MANAGER", description="the casavi role of synced staff members (R12)")
+    document_types: list[str] | None = Field(
+        default=None,
+        description="document type codes synced under the time filter: from 1 January of the previous calendar "
+                    "year (R16); unset = every type not listed without time filter",
+    )
+    document_types_without_time_filter: list[str] = Field(
+        default_factory=list, description="document type codes synced whatever their date (R16)"
+    )
     today: date | None = Field(default=None, description="fixed date for dry runs and tests; unset = today")
 
-    @field_validator("mandanten", "properties", "person_types", mode="before")
+    @field_validator("mandanten", "properties", "person_types", "document_types", "document_types_without_time_filter",
+                     mode="before")
     @classmethod
     def _split(cls, v: object, info: ValidationInfo) -> object:
         if isinstance(v, (int, float)):  # a single number given as an environment variable
             return [v] if info.field_name == "mandanten" else [str(v)]
         if isinstance(v, str):
             items = [p.strip() for p in v.split(",") if p.strip()]
-            return items or None
+            return items or (None if info.field_name != "document_types_without_time_filter" else [])
         return v
 
     @field_validator("properties")

@@ -61,9 +61,28 @@ simulator, which enforces exactly these rules) assume:
    (rule 4), and ``GET /properties/{id}`` lists them under ``responsibilities`` (the API
    text's sample shows that key).
 
+11. **Documents** (the documents import; the API text gives its fields but no path:
+   ``POST /documents`` is assumed, answered like ``/import`` with a ``jobId`` whose job lists
+   the document under ``results.items`` with entity ``document``). One document per request,
+   as the text's request body shows; upserted by ``id`` (the text: "existing documents are
+   updated"), ``{"id": …, "delete": true}`` deletes (absent: ``absent``). ``title`` is
+   required, and ``content`` (base64); ``location``/``resource`` are not used. ``sharedWith``
+   is a list of objects whose fields the text does not give: each names exactly one
+   ``propertyId``, ``unitId``, ``contractId`` or ``contactId``, which must exist
+   (``MISSING_REFERENCE``); the bridge sends one, what the ERP row names most narrowly.
+   Deleting what a document is shared with deletes the document (rule 4). ``type`` is a list
+   of strings (the type or document class), ``publishedAt`` an ISO date-time.
+   **Size limit:** the text states 10 MB for files (``/files``) and nothing for documents;
+   the same limit is assumed for a document's content: ``MAX_CONTENT_BYTES`` (10 MiB) of
+   decoded content; a larger one fails with ``CONTENT_TOO_LARGE``. A documents request may be
+   as large as such a document in base64 with its fields (``MAX_DOCUMENT_REQUEST_BYTES``).
+   ``GET /documents/{id}`` answers the document without its content.
+
 So a sink that must delete a contract and then its contact sends two imports: the
 contact delete in a later one (the sink's phases: ``streams/sink/plan.py``); staff go
-through ``/staff`` before the import that names them and are deleted after it.
+through ``/staff`` before the import that names them and are deleted after it; documents go
+through ``/documents`` after the import that creates what they are shared with and are
+deleted before the import that deletes it.
 """
 
 from __future__ import annotations
@@ -82,10 +101,15 @@ NESTED_LISTS: dict[EntityType, tuple[str, EntityType] | None] = {
     "contract": None,
     "staff": None,
     "responsibility": None,
+    "document": None,
 }
 # Depth in the referential order: what must exist before an entity may be created.
 LEVEL: dict[EntityType, int] = {"contact": 0, "property": 0, "staff": 0, "unit": 1, "responsibility": 1,
-                                "contract": 2}
+                                "contract": 2, "document": 3}
+# Rule 11: the largest document content casavi takes (decoded), and the largest documents request.
+MAX_CONTENT_BYTES = 10 * 1024 * 1024
+MAX_DOCUMENT_REQUEST_BYTES = (MAX_CONTENT_BYTES + 2) // 3 * 4 + 1024 * 1024
+CONTENT_TOO_LARGE = "CONTENT_TOO_LARGE"
 
 
 def delete_item(reference_id: str) -> dict[str, Any]:
@@ -139,4 +163,5 @@ def nest(
         return "properties", {**container(property_id), "units": [{**container(unit_id), "contracts": [item]}]}
     if entity == "responsibility":
         return "responsibilities", item
-    raise ValueError(f"casavi entity {entity!r} is not imported (staff go through /staff, rule 9)")
+    raise ValueError(f"casavi entity {entity!r} is not imported (staff go through /staff, rule 9, "
+                     "documents through /documents, rule 11)")

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-EntityType = Literal["contact", "property", "unit", "contract", "staff", "responsibility"]
+EntityType = Literal["contact", "property", "unit", "contract", "staff", "responsibility", "document"]
 UnitPurpose = Literal["RESIDENTIAL", "COMMERCIAL", "PARKING", "OTHER"]
 ContractType = Literal["TENANT", "OWNER"]
 PartyRole = Literal["MAIN", "CO_TENANT", "RESIDENT", "PARTNER"]
@@ -132,7 +132,48 @@ class Responsibility(CasaviModel):
     team: str | None
 
 
-CasaviDocument = Contact | Property | Unit | Contract | Staff | Responsibility
+SHARE_KEYS: dict[str, EntityType] = {"propertyId": "property", "unitId": "unit", "contractId": "contract",
+                                     "contactId": "contact"}
+
+
+class ContentRef(CasaviModel):
+    """Where the sink finds a document's content: the key on the content topic and the
+    content's sha256 and size. A bridge field, replaced by ``content`` before casavi sees it."""
+
+    key: str
+    sha256: str
+    size: int
+
+
+class Document(CasaviModel):
+    """A document of the documents import (API text: id, title, name, type, publishedAt,
+    contentType, content or location/resource, sharedWith, delete). ``sharedWith`` holds one
+    object naming what the document is shared with (``import_contract`` rule 11):
+    ``{"propertyId": …}``, ``{"unitId": …}``, ``{"contractId": …}`` or ``{"contactId": …}``.
+    The bridge's commands carry ``contentRef`` instead of ``content`` (``CONTENT_REF``)."""
+
+    id: str
+    title: str
+    name: str | None
+    type: list[str]
+    published_at: datetime | None
+    content_type: str | None
+    shared_with: list[dict[str, str]]
+    content: str | None = None  # base64, as casavi receives it
+
+    @field_validator("shared_with")
+    @classmethod
+    def _one_target(cls, v: list[dict[str, str]]) -> list[dict[str, str]]:
+        for share in v:
+            if len(share) != 1 or not set(share) <= set(SHARE_KEYS) or not all(share.values()):
+                raise ValueError(f"each share names one of {', '.join(SHARE_KEYS)}")
+        return v
+
+
+CONTENT_REF = "contentRef"  # the field of a document command that names its content
+
+
+CasaviDocument = Contact | Property | Unit | Contract | Staff | Responsibility | Document
 
 DOCUMENT_TYPES: dict[EntityType, type[CasaviModel]] = {
     "contact": Contact,
@@ -141,6 +182,7 @@ DOCUMENT_TYPES: dict[EntityType, type[CasaviModel]] = {
     "contract": Contract,
     "staff": Staff,
     "responsibility": Responsibility,
+    "document": Document,
 }
 
 

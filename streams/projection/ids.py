@@ -13,11 +13,13 @@ contract   ``<unit id><sep><contract_no>``                     ``1-1000-0001-01`
 contact    ``<person_no>`` as it is                            ``P000123``
 staff      ``<user_no>`` as it is                              ``MKS``
 responsib. ``<property id><sep>S<user_no>``                    ``1-1000-SMKS``
+document   ``<property id><sep>D<document_id>``                ``1-1000-D17``
 =========  ==================================================  ==============
 
 The ERP numbers are assumed unique in their scope (property number per Mandant, unit
 number per property, contract number per unit, person and user number overall); the reference
-schema's customer mapping has to keep that.
+schema's customer mapping has to keep that. A document has no number of its own: its ERP key
+names it, under its property.
 """
 
 from __future__ import annotations
@@ -49,3 +51,7 @@ def staff_ref(user_no: str) -> str:
 
 def responsibility_ref(property_id_ref: str, user_no: str, sep: str) -> str:
     return f"{property_id_ref}{sep}S{user_no}"
+
+
+def document_ref(property_id_ref: str, document_id: int, sep: str) -> str:
+    return f"{property_id_ref}{sep}D{document_id}"

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+from streams.casavi.import_contract import MAX_CONTENT_BYTES
 from streams.erp.rows import ContractRow, PersonRow
 from streams.projection import ids
 from streams.projection.due import roots_due_in
 from streams.projection.model import Desired, slot_key
-from streams.projection.roots import PersonRoot, PropertyRoot, Root, StaffRoot, UnitRoot
-from streams.projection.rules import GONE, ProjectionConfig, Rules
+from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, UnitRoot
+from streams.projection.rules import DOCUMENT_SHARE_NOT_SYNCED, DOCUMENT_TOO_LARGE, GONE, ProjectionConfig, Rejection, Rules
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
 
@@ -63,7 +64,17 @@ def all_roots(state: ErpState) -> set[Root]:
     roots.update(UnitRoot(u.unit_id) for u in state.units.values())
     roots.update(PersonRoot(p.person_id) for p in state.persons.values())
     roots.update(StaffRoot(u.user_id) for u in state.staff_users.values())
+    roots.update(DocumentRoot(d.document_id) for d in state.documents.values())
     return roots
+
+
+def with_dependants(state: ErpState, roots: Iterable[Root]) -> set[Root]:
+    """``roots`` and the roots that read whether their entities are synced (documents of a
+    property, unit, contract or person: ``ErpState.dependants``)."""
+    out = set(roots)
+    for root in list(out):
+        out.update(state.dependants(root))
+    return out
 
 
 def with_email_peers(state: ErpState, roots: Iterable[Root]) -> set[Root]:
@@ -91,7 +102,7 @@ def roots_due(state: ErpState, config: Config, since: date, today: date) -> set[
     """
     if today <= since:
         return set()
-    rows = [*state.properties.values(), *state.units.values(), *state.contracts.values()]
+    rows = [*state.properties.values(), *state.units.values(), *state.contracts.values(), *state.documents.values()]
     return roots_due_in(state, ProjectionConfig.of(config), rows, since, today)
 
 
@@ -105,6 +116,8 @@ def project_with(rules: Rules, root: Root, excluded: dict[str, str] | None = Non
         return _project_person(rules, root.person_id, excluded)
     if isinstance(root, StaffRoot):
         return _project_staff(rules, root.user_id, excluded)
+    if isinstance(root, DocumentRoot):
+        return _project_document(rules, root.document_id, excluded)
     return _project_property(rules, root.property_id, excluded)
 
 
@@ -186,6 +199,32 @@ def _project_unit(rules: Rules, unit_id: int, excluded: dict[str, str] | None) -
 
 
 
+def _project_document(rules: Rules, document_id: int, excluded: dict[str, str] | None) -> dict[str, Desired]:
+    d = rules.state.document(document_id)
+    if d is None:
+        return {}
+    reason, p = rules.document_reason(d)
+    if p is None:
+        return {}  # no property: no id either
+    ref = ids.document_ref(rules.property_ref(p), document_id, rules.sep)
+    share = rules.document_share(d, p) if reason is None else None
+    if reason is None and share is None:
+        reason = DOCUMENT_SHARE_NOT_SYNCED
+    if reason is None and rules.document_too_large(d):
+        reason = DOCUMENT_TOO_LARGE
+        rules.rejections.append(Rejection(
+            "document", ref, DocumentRoot(document_id).key, d.content_sha256 or "",
+            f"document {ref}: content of {d.content_size} bytes is over casavi's limit of "
+            f"{MAX_CONTENT_BYTES} bytes; not sent (content is never cut)"))
+    if reason is not None:
+        if excluded is not None:
+            excluded[slot_key("document", ref)] = reason
+        return {}
+    assert share is not None
+    doc = Desired("document", ref, (), rules.document_document(d, ref, share))
+    return {doc.key: doc}
+
+
 def _later(a: ContractRow, b: ContractRow) -> bool:
     ka = (a.start_date or date.min, a.contract_id)
     kb = (b.start_date or date.min, b.contract_id)
@@ -215,5 +254,6 @@ __all__ = [
     "project_roots",
     "project_with",
     "roots_due",
+    "with_dependants",
     "with_email_peers",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import date
 
 from streams.projection.project import Config
-from streams.projection.roots import PersonRoot, Root, StaffRoot, UnitRoot
+from streams.projection.roots import DocumentRoot, PersonRoot, Root, StaffRoot, UnitRoot
 from streams.projection.rules import ProjectionConfig, Rules
 from streams.projection.state import ErpState
 
@@ -48,4 +48,12 @@ def roots_affected_by_config(state: ErpState, old: Config, new: Config, today: d
         roots.update(PersonRoot(c.person_id) for c in state.caretakers.values())
     if a.staff_role != b.staff_role:  # R12
         roots.update(StaffRoot(u.user_id) for u in state.staff_users.values())
+    if (a.document_types, a.document_types_unfiltered) != (b.document_types, b.document_types_unfiltered):  # R16
+        codes = set(state.documents_by_type) if a.document_types is None or b.document_types is None \
+            else set(a.document_types ^ b.document_types)
+        codes |= a.document_types_unfiltered ^ b.document_types_unfiltered
+        for code in codes:
+            roots.update(DocumentRoot(d) for d in state.documents_by_type.of(code))
+        if a.document_types is None or b.document_types is None:  # documents without a type too
+            roots.update(DocumentRoot(d.document_id) for d in state.documents.values() if not d.document_type_code)
     return roots

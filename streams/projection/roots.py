@@ -5,11 +5,12 @@ A root names a small group of casavi entities that are always projected together
 * ``PropertyRoot(property_id)`` — the casavi property with its addresses (buildings);
 * ``UnitRoot(unit_id)`` — the casavi unit and its contracts;
 * ``PersonRoot(person_id)`` — the casavi contact;
-* ``StaffRoot(user_id)`` — the casavi staff member.
+* ``StaffRoot(user_id)`` — the casavi staff member;
+* ``DocumentRoot(document_id)`` — the casavi document (R16).
 
 Every casavi entity belongs to exactly one root, so "what this root emitted last time"
 is well defined and the diff can delete what a root no longer produces (R13).
-``root.key`` is the root's stable string form (``P:12``, ``U:34``, ``C:56``, ``S:7``), kept in
+``root.key`` is the root's stable string form (``P:12``, ``U:34``, ``C:56``, ``S:7``, ``D:8``), kept in
 the last-emitted table; ``parse_root_key`` reverses it.
 """
 
@@ -54,7 +55,16 @@ class StaffRoot:
         return f"S:{self.user_id}"
 
 
-Root = PropertyRoot | UnitRoot | PersonRoot | StaffRoot
+@dataclass(frozen=True, slots=True)
+class DocumentRoot:
+    document_id: int
+
+    @property
+    def key(self) -> str:
+        return f"D:{self.document_id}"
+
+
+Root = PropertyRoot | UnitRoot | PersonRoot | StaffRoot | DocumentRoot
 
 
 def parse_root_key(key: str) -> Root:
@@ -71,15 +81,19 @@ def parse_root_key(key: str) -> Root:
         return PersonRoot(n)
     if kind == "S":
         return StaffRoot(n)
+    if kind == "D":
+        return DocumentRoot(n)
     raise ValueError(f"not a root key: {key!r}")
 
 
 def root_sort_key(root: Root) -> tuple[int, int]:
-    """A deterministic order over roots (properties, staff, persons, units)."""
+    """A deterministic order over roots (properties, staff, persons, units, documents)."""
     if isinstance(root, PropertyRoot):
         return (0, root.property_id)
     if isinstance(root, StaffRoot):
         return (1, root.user_id)
     if isinstance(root, PersonRoot):
         return (2, root.person_id)
+    if isinstance(root, DocumentRoot):
+        return (4, root.document_id)
     return (3, root.unit_id)

@@ -26,6 +26,11 @@ Decisions (see ``docs/projection.md``):
   address, only the one with the lowest person number carries it (R08).
 * A staff user is synced unless inactive or without a user number (R12); a property's
   responsibilities name the synced staff users with rights on it or in its team.
+* A document is synced when its property is synced, it is released, its type is selected
+  (the time filter: created on or after 1 January of the previous calendar year, unless its
+  type is configured without it), it has content, and what it is shared with — the person,
+  else the contract, else the unit the row names, else the property — is synced (R16).
+  Content over casavi's limit is rejected (a dead letter), never cut.
 """
 
 from __future__ import annotations
@@ -35,19 +40,23 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from streams.casavi.import_contract import MAX_CONTENT_BYTES
 from streams.casavi.models import (
+    CONTENT_REF,
     Address,
     BankAccount,
     Contact,
+    ContentRef,
     Contract,
     ContractParty,
+    Document,
     Property,
     Responsibility,
     Staff,
     StaffRole,
     Unit,
 )
-from streams.erp.rows import BuildingRow, ContractRow, PersonRow, PropertyRow, StaffUserRow, UnitRow
+from streams.erp.rows import BuildingRow, ContractRow, DocumentRow, PersonRow, PropertyRow, StaffUserRow, UnitRow
 from streams.projection import ids
 from streams.projection.state import ErpState
 from streams.settings import PROPERTY_MANDANT_MARK, SyncSettings
@@ -79,6 +88,12 @@ STAFF_INACTIVE = "R12 staff user inactive"
 STAFF_WITHOUT_NUMBER = "R12 staff user without number"
 STAFF_WITHOUT_NAME = "R12 staff user without first or last name"
 NOT_RESPONSIBLE = "R12 no rights on the property"
+DOCUMENT_NOT_RELEASED = "R16 document not released"
+DOCUMENT_TYPE_NOT_SELECTED = "R16 document type not selected"
+DOCUMENT_TOO_OLD = "R16 document older than the time filter"
+DOCUMENT_WITHOUT_CONTENT = "R16 document without content"
+DOCUMENT_TOO_LARGE = "R16 document content over casavi's size limit"
+DOCUMENT_SHARE_NOT_SYNCED = "R16 what the document is shared with is not synced"
 GONE = "R13 no longer in projection"
 
 # Parties of a TENANT contract who are tenants themselves and so need an e-mail (R07); a
@@ -110,6 +125,8 @@ class ProjectionConfig:
     owner_licence: bool
     caretaker_licence: bool
     staff_role: StaffRole
+    document_types: frozenset[str] | None
+    document_types_unfiltered: frozenset[str]
 
     @classmethod
     def of(cls, config: SyncSettings | ProjectionConfig) -> ProjectionConfig:
@@ -129,6 +146,8 @@ class ProjectionConfig:
             owner_licence=config.owner_licence,
             caretaker_licence=config.caretaker_licence,
             staff_role=config.staff_role,
+            document_types=None if config.document_types is None else frozenset(config.document_types),
+            document_types_unfiltered=frozenset(config.document_types_without_time_filter),
         )
         _CACHE.clear()
         _CACHE[fingerprint] = pc
@@ -150,10 +169,28 @@ def person_no_order(person_no: str) -> tuple[int, int, str]:
     return (0, int(digits), digits) if digits.isdigit() else (1, 0, digits)
 
 
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An entity the projection wants in casavi that casavi cannot take (content over its
+    size limit, R16): not sent, reported as a dead letter. Names no personal data."""
+
+    entity: str
+    reference_id: str
+    root: str
+    fingerprint: str  # what was rejected (the content's digest): the same rejection is reported once
+    reason: str
+
+
+def time_filter_start(today: date) -> date:
+    """R16/R17: 1 January of the previous calendar year."""
+    return date(today.year - 1, 1, 1)
+
+
 class Rules:
     """The rules evaluated against one state, configuration and day."""
 
-    __slots__ = ("state", "cfg", "today", "sep", "_start_limit", "_end_limit", "_email_owner")
+    __slots__ = ("state", "cfg", "today", "sep", "_start_limit", "_end_limit", "_email_owner", "_since",
+                 "rejections")
 
     def __init__(self, state: ErpState, config: SyncSettings | ProjectionConfig, today: date) -> None:
         self.state = state
@@ -164,6 +201,8 @@ class Rules:
         self._start_limit = today + timedelta(days=self.cfg.portal_days_before_start)
         self._end_limit = today - timedelta(days=self.cfg.delete_after_days)
         self._email_owner: dict[str, int | None] = {}  # R08, per e-mail key: who carries it
+        self._since = time_filter_start(today)  # R16/R17
+        self.rejections: list[Rejection] = []  # filled while projecting (R16 size limit)
 
     # --- ids ------------------------------------------------------------------------------
 
@@ -321,6 +360,68 @@ class Rules:
         if not u.has_name:
             return STAFF_WITHOUT_NAME
         return None
+
+    def document_reason(self, d: DocumentRow) -> tuple[str | None, PropertyRow | None]:
+        """R01 (through the property), R16 release, type, time filter and content. Returns
+        (reason, property row). What it is shared with is ``document_share``."""
+        st, cfg = self.state, self.cfg
+        p = st.property(d.property_id) if d.property_id is not None else None
+        if p is None:
+            return PROPERTY_UNKNOWN, None
+        if self.property_reason(p) is not None:
+            return PROPERTY_NOT_SYNCED, p
+        if not d.released:
+            return DOCUMENT_NOT_RELEASED, p
+        code = d.document_type_code or ""
+        if code not in cfg.document_types_unfiltered:
+            if cfg.document_types is not None and code not in cfg.document_types:
+                return DOCUMENT_TYPE_NOT_SELECTED, p
+            if d.created_at is not None and d.created_at.date() < self._since:
+                return DOCUMENT_TOO_OLD, p
+        if d.content_sha256 is None:
+            return DOCUMENT_WITHOUT_CONTENT, p
+        return None, p
+
+    def document_share(self, d: DocumentRow, p: PropertyRow) -> dict[str, str] | None:
+        """R16 visibility as the ERP row says, most narrowly: the person, else the contract,
+        else the unit, else the property. ``None`` when that one is not synced."""
+        st = self.state
+        if d.person_id is not None:
+            person = st.person(d.person_id)
+            ok = person is not None and self.person_reason(person) is None
+            return {"contactId": ids.contact_ref(person.person_no)} if ok and person is not None else None
+        if d.contract_id is not None:
+            c = st.contract(d.contract_id)
+            u = st.unit(c.unit_id) if c is not None else None
+            if c is None or u is None or self.contract_reason(c) is not None:
+                return None
+            up = st.property(u.property_id)
+            assert up is not None  # the contract is synced, so its unit's property is
+            return {"contractId": ids.contract_ref(self.unit_ref(u, up), c.contract_no, self.sep)}
+        if d.unit_id is not None:
+            u = st.unit(d.unit_id)
+            if u is None:
+                return None
+            reason, up = self.unit_reason(u)
+            return {"unitId": self.unit_ref(u, up)} if reason is None and up is not None else None
+        return {"propertyId": self.property_ref(p)}
+
+    def document_document(self, d: DocumentRow, ref: str, share: dict[str, str]) -> dict[str, Any]:
+        """The casavi document (R16): name, type or document class, creation date and a
+        reference to the content (the sink puts the content in)."""
+        assert d.content_sha256 is not None and d.content_size is not None  # document_reason
+        dt = self.state.document_type(d.document_type_code) if d.document_type_code else None
+        kind = (dt.document_class or dt.name) if dt is not None else None
+        kind = kind or d.document_type_code
+        doc = Document(id=ref, title=d.name or ref, name=d.name, type=[kind] if kind else [],
+                       published_at=d.created_at, content_type=d.mime_type, shared_with=[share]).wire()
+        del doc["content"]
+        doc[CONTENT_REF] = ContentRef(key=f"document:{d.document_id}", sha256=d.content_sha256,
+                                      size=d.content_size).wire()
+        return doc
+
+    def document_too_large(self, d: DocumentRow) -> bool:
+        return (d.content_size or 0) > MAX_CONTENT_BYTES
 
     # --- documents (R05, R12, R14) ---------------------------------------------------------------
 

@@ -35,6 +35,8 @@ from streams.erp.rows import (
     CaretakerRow,
     ContractPartyRow,
     ContractRow,
+    DocumentRow,
+    DocumentTypeRow,
     ErpRow,
     Key,
     MandantRow,
@@ -52,7 +54,7 @@ from streams.erp.rows import (
     parse_row,
     row_dict,
 )
-from streams.projection.roots import PersonRoot, PropertyRoot, Root, StaffRoot, UnitRoot
+from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, UnitRoot
 
 K = TypeVar("K")
 _EMPTY: frozenset[int] = frozenset()
@@ -116,6 +118,10 @@ _INDEXED: dict[str, tuple[tuple[str, str, str], ...]] = {
                   ("caretaken_by_person", "person_id", "property_id")),
     "property_user": (("users_by_property", "property_id", "user_id"), ("user_rights_by_user", "user_id", "property_id")),
     "team_member": (("members_by_team", "team_id", "user_id"), ("teams_by_user", "user_id", "team_id")),
+    "document": (("documents_by_property", "property_id", "document_id"), ("documents_by_unit", "unit_id", "document_id"),
+                 ("documents_by_contract", "contract_id", "document_id"),
+                 ("documents_by_person", "person_id", "document_id"),
+                 ("documents_by_type", "document_type_code", "document_id")),
 }
 _INDEXED["property"] += (("properties_by_team", "team_id", "property_id"),)
 
@@ -140,6 +146,8 @@ class ErpState:
         self.teams = cast(dict[Key, TeamRow], self._tables["team"])
         self.team_members = cast(dict[Key, TeamMemberRow], self._tables["team_member"])
         self.property_users = cast(dict[Key, PropertyUserRow], self._tables["property_user"])
+        self.document_types = cast(dict[Key, DocumentTypeRow], self._tables["document_type"])
+        self.documents = cast(dict[Key, DocumentRow], self._tables["document"])
         # secondary indexes
         self.properties_by_mandant = _Index()  # mandant_no -> property_id
         self.buildings_by_property = _Index()  # property_id -> building_id
@@ -160,6 +168,11 @@ class ErpState:
         self.user_rights_by_user = _Index()  # user_id -> property_id (property_user)
         self.members_by_team = _Index()  # team_id -> user_id (team_member)
         self.teams_by_user = _Index()  # user_id -> team_id (team_member)
+        self.documents_by_property = _Index()  # property_id -> document_id
+        self.documents_by_unit = _Index()  # unit_id -> document_id
+        self.documents_by_contract = _Index()  # contract_id -> document_id
+        self.documents_by_person = _Index()  # person_id -> document_id
+        self.documents_by_type = _Index()  # document_type_code -> document_id
 
     # --- typed lookups --------------------------------------------------------------------
 
@@ -192,6 +205,12 @@ class ErpState:
 
     def property_user(self, property_id: int, user_id: int) -> PropertyUserRow | None:
         return self.property_users.get((property_id, user_id))
+
+    def document(self, document_id: int) -> DocumentRow | None:
+        return self.documents.get((document_id,))
+
+    def document_type(self, code: str) -> DocumentTypeRow | None:
+        return self.document_types.get((code,))
 
     def get(self, table: str, key: Key) -> ErpRow | None:
         return self._table(table).get(normalize_key(table, key))
@@ -319,6 +338,9 @@ class ErpState:
     #                 they own or take care of; the persons sharing their e-mail address
     #                 (R08: ``project.with_email_peers`` adds those to every plan).
     #   StaffRoot:    the staff row.
+    #   DocumentRoot: the document, its type; whether what it is shared with is synced: its
+    #                 property, unit, contract or person (as their roots decide it) — the
+    #                 roots of those read it through ``dependants`` (``project.with_dependants``).
     # The functions below return, for a changed row, every root that reads it.
 
     def _affected(self, table: str, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
@@ -372,6 +394,19 @@ class ErpState:
         roots.update(PropertyRoot(pid) for pid in self.user_rights_by_user.of(user_id))
         for tid in self.teams_by_user.of(user_id):
             roots.update(PropertyRoot(pid) for pid in self.properties_by_team.of(tid))
+
+    def dependants(self, root: Root) -> Iterator[Root]:
+        """The roots that read whether ``root``'s entities are synced: the documents of a
+        property, of a unit and its contracts, of a person (R16). Whatever makes a property,
+        unit, contract or person be projected again makes these be projected again too."""
+        if isinstance(root, PropertyRoot):
+            yield from (DocumentRoot(d) for d in self.documents_by_property.of(root.property_id))
+        elif isinstance(root, UnitRoot):
+            yield from (DocumentRoot(d) for d in self.documents_by_unit.of(root.unit_id))
+            for cid in self.contracts_by_unit.of(root.unit_id):
+                yield from (DocumentRoot(d) for d in self.documents_by_contract.of(cid))
+        elif isinstance(root, PersonRoot):
+            yield from (DocumentRoot(d) for d in self.documents_by_person.of(root.person_id))
 
     def email_peers(self, person_id: int) -> Iterable[int]:
         """The persons sharing this person's e-mail address (R08), the person included."""
@@ -479,6 +514,14 @@ class ErpState:
         return {PropertyRoot(cast(PropertyUserRow, r).property_id) for r in (old, new) if r is not None}
 
 
+    def _aff_document(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        return {DocumentRoot(cast(DocumentRow, old or new).document_id)}
+
+    def _aff_document_type(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        code = cast(DocumentTypeRow, old or new).document_type_code
+        return {DocumentRoot(d) for d in self.documents_by_type.of(code)}
+
+
 # person_type rows only name the types: the configuration names the enabled codes (R06), so
 # no document reads them.
 _AFFECTED = {
@@ -495,4 +538,6 @@ _AFFECTED = {
     "team": ErpState._aff_team,
     "team_member": ErpState._aff_team_member,
     "property_user": ErpState._aff_property_user,
+    "document": ErpState._aff_document,
+    "document_type": ErpState._aff_document_type,
 }

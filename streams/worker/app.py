@@ -127,7 +127,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         log.info("state loaded: %d rows, %d emitted entities in %.1fs; %d roots queued for a pass",
                  processor.row_count, processor.emitted_count, time.monotonic() - started, processor.queued)
 
-    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
+    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes | None]]) -> None:
         """Produce and await delivery; Kafka being away is transient: retry until it is back."""
         attempt = 0
         while True:
@@ -195,6 +195,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 rows.pop(key, None)
             else:  # a deleted row keeps its position, so a replayed insert cannot bring it back
                 rows[key] = dumps_entry(row, position)
+        if outcome.content_writes:  # before any command that names the content (the sink reads it by key)
+            await deliver(kafka.content_topic, [(key.encode(), value) for key, value in outcome.content_writes])
         write_emitted(outcome.emitted_writes)
         write_pending(outcome.deferred)
         if outcome.commands:
