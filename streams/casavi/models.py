@@ -160,6 +160,8 @@ class Document(CasaviModel):
     content_type: str | None
     shared_with: list[dict[str, str]]
     content: str | None = None  # base64, as casavi receives it
+    location: str | None = None  # or where the document is kept (not used by the bridge)
+    resource: str | None = None
 
     @field_validator("shared_with")
     @classmethod

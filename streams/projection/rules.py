@@ -415,7 +415,8 @@ class Rules:
         kind = kind or d.document_type_code
         doc = Document(id=ref, title=d.name or ref, name=d.name, type=[kind] if kind else [],
                        published_at=d.created_at, content_type=d.mime_type, shared_with=[share]).wire()
-        del doc["content"]
+        for field in ("content", "location", "resource"):
+            del doc[field]
         doc[CONTENT_REF] = ContentRef(key=f"document:{d.document_id}", sha256=d.content_sha256,
                                       size=d.content_size).wire()
         return doc

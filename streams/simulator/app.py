@@ -25,11 +25,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streams.casavi.import_contract import ARCHIVE_FLAG
+from streams.casavi.import_contract import ARCHIVE_FLAG, MAX_CONTENT_BYTES, MAX_DOCUMENT_REQUEST_BYTES
 from streams.casavi.models import AuthRequest, EntityType, Job, JobCreated, JobResults
 from streams.simulator.auth import TOKEN_HEADER, Authenticator, legacy_request
 from streams.simulator.faults import FaultInjector, FaultRequest, RateLimiter
-from streams.simulator.importer import PARENT, apply_import, check_structure, delete_staff, plan, put_staff
+from streams.simulator.importer import (
+    PARENT,
+    apply_document,
+    apply_import,
+    check_document,
+    check_structure,
+    delete_staff,
+    plan,
+    put_staff,
+)
 from streams.simulator.receipts import Receipts
 from streams.simulator.stats import Stats
 from streams.simulator.store import Store, Stored
@@ -39,6 +48,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 25
 ADMIN_PREFIX = "/_sim/"
 PUBLIC = frozenset({"POST /authenticate"})
+DOCUMENT_JOB = "_document"  # key of a documents request in a job's stored payload
 RECEIVED_AT_MS = "casavi_sim.received_at_ms"  # scope key: when the request arrived (wall clock)
 
 
@@ -51,6 +61,8 @@ class SimulatorConfig(BaseModel):
     rate_limit_per_minute: float = Field(default=0.0, ge=0)
     job_processing_delay_s: float = Field(default=0.0, ge=0)
     max_file_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_content_bytes: int = Field(default=MAX_CONTENT_BYTES, gt=0)  # a document's content (rule 11)
+    max_document_request_bytes: int = Field(default=MAX_DOCUMENT_REQUEST_BYTES, gt=0)
     # How far the simulator goes beyond the API text (seed 002), switchable to what the text
     # alone shows, to prove the bridge does not depend on the extras (docs/casavi-simulator.md):
     job_results: Literal["items", "empty"] = "items"  # "empty": GET /jobs/{id} answers "results": {}
@@ -114,7 +126,11 @@ class Simulator:
         if payload is None:  # reset meanwhile
             return
         try:
-            results = apply_import(self.store, payload, self.config.honour_deletes)
+            if DOCUMENT_JOB in payload:
+                results = [apply_document(self.store, payload[DOCUMENT_JOB], self.config.max_content_bytes,
+                                          self.config.honour_deletes)]
+            else:
+                results = apply_import(self.store, payload, self.config.honour_deletes)
         except Exception as exc:  # keep the queue going; the reason without data
             log.error("import job %s could not be applied: %s", job_id, type(exc).__name__)
             results = []
@@ -125,7 +141,8 @@ class Simulator:
         applied_at_ms = self.now_ms()
         # jobs resumed after a restart have no arrival time: their receipts carry the apply time
         received_at_ms = self._received_at_ms.pop(job_id, applied_at_ms)
-        self.receipts.record(received_at_ms, applied_at_ms, plan(payload) if results else [], results)
+        planned = plan(payload) if results and DOCUMENT_JOB not in payload else []
+        self.receipts.record(received_at_ms, applied_at_ms, planned, results)
 
     def resume(self) -> None:
         """Jobs accepted before a restart but not applied yet."""
@@ -176,7 +193,7 @@ class Simulator:
         """Every entity as stored, keyed by id; nested entities carry their parent's id."""
         plural: dict[EntityType, str] = {"contact": "contacts", "property": "properties", "unit": "units",
                                          "contract": "contracts", "staff": "staff",
-                                         "responsibility": "responsibilities"}
+                                         "responsibility": "responsibilities", "document": "documents"}
         state: dict[str, dict[str, dict[str, Any]]] = {}
         for entity, name in plural.items():
             parent_key = f"{PARENT[entity]}Id" if entity in PARENT else None
@@ -242,8 +259,9 @@ class Gate:
             return _error(429, "rate_limited", "too many requests", headers={"Retry-After": str(retry_after)})
         headers = Request(scope).headers
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > sim.config.max_file_bytes:
-            return _too_large(sim.config.max_file_bytes)
+        limit = _body_limit(sim.config, scope["path"])
+        if length is not None and length.isdigit() and int(length) > limit:
+            return _too_large(limit)
         if key not in PUBLIC and not sim.auth.is_valid(headers.get(TOKEN_HEADER)):
             return _error(401, "unauthorized", "missing, unknown or expired token; POST /authenticate")
         return None
@@ -256,6 +274,11 @@ class _Dropped(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 502,
                     "headers": [(b"content-length", b"64"), (b"content-type", b"application/json")]})
+
+
+def _body_limit(config: SimulatorConfig, path: str) -> int:
+    """The largest request body: a document's content in base64 for ``/documents``, else the 10 MB limit."""
+    return config.max_document_request_bytes if path.rstrip("/") == "/documents" else config.max_file_bytes
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -284,10 +307,11 @@ def _json_endpoint(fn: Callable[[Request, object], Awaitable[Response]]) -> Hand
 
     async def endpoint(request: Request) -> Response:
         sim: Simulator = request.app.state.simulator
+        limit = _body_limit(sim.config, request.url.path)
         try:
-            body = await _read_json(request, sim.config.max_file_bytes)
+            body = await _read_json(request, limit)
         except BodyTooLarge:
-            return _too_large(sim.config.max_file_bytes)
+            return _too_large(limit)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _error(400, "invalid_json", "the request body is not valid JSON")
         return await fn(request, body)
@@ -324,6 +348,27 @@ async def import_(request: Request, body: object) -> Response:
     received_at_ms = request.scope.get(RECEIVED_AT_MS)
     job_id = sim.submit(body, received_at_ms if isinstance(received_at_ms, int) else None)
     return JSONResponse(JobCreated(jobId=job_id).model_dump(by_alias=True))
+
+
+async def post_document(request: Request, body: object) -> Response:
+    """``POST /documents`` (import contract rule 11): one document or its delete, applied as a job."""
+    sim: Simulator = request.app.state.simulator
+    problems = check_document(body)
+    if problems:
+        return _error(400, "invalid_document", "the document request is malformed",
+                      [{"path": p.path, "message": p.message} for p in problems])
+    received_at_ms = request.scope.get(RECEIVED_AT_MS)
+    job_id = sim.submit({DOCUMENT_JOB: body}, received_at_ms if isinstance(received_at_ms, int) else None)
+    return JSONResponse(JobCreated(jobId=job_id).model_dump(by_alias=True))
+
+
+async def get_document(request: Request) -> Response:
+    """The document's fields, without its content (the API text: "Get information about a document")."""
+    sim: Simulator = request.app.state.simulator
+    stored = sim.store.get("document", request.path_params["id"])
+    if stored is None:
+        return _error(404, "not_found", "no such document")
+    return JSONResponse(stored.doc)
 
 
 async def get_job(request: Request) -> Response:
@@ -537,6 +582,8 @@ def create_app(config: SimulatorConfig, *, clock: Callable[[], datetime] | None 
         Route("/authenticate", _json_endpoint(authenticate), methods=["POST"]),
         Route("/import", _json_endpoint(import_), methods=["POST"]),
         Route("/jobs/{id}", get_job, methods=["GET"]),
+        Route("/documents", _json_endpoint(post_document), methods=["POST"]),
+        Route("/documents/{id}", get_document, methods=["GET"]),
         Route("/properties", list_properties, methods=["GET"]),
         Route("/properties/{id}", get_property, methods=["GET"]),
         Route("/properties/{id}/units", property_units, methods=["GET"]),

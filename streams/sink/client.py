@@ -4,7 +4,8 @@ It authenticates (``POST /authenticate``), keeps the token until shortly before 
 ``expiresAt`` and authenticates again when casavi answers 401; starts imports
 (``POST /import``) and polls their jobs (``GET /jobs/{jobId}``); writes staff members
 (``POST /staff``, ``DELETE /staff/{id}``); reads casavi back
-(``GET /properties``, ``/properties/{id}/units``, ``/contacts``) for the reconcile. Every request is paced
+(``GET /properties``, ``/properties/{id}/units``, ``/contacts``) for the reconcile; sends documents
+(``POST /documents``, a job like an import). Every request is paced
 by a token bucket at ``requests_per_minute`` (polls count too) and handled by the
 error table in ``policy``. Logs name requests, statuses and counts, never a token, a
 secret or anything from a request or response body.
@@ -33,7 +34,7 @@ from streams.sink.policy import Action, Backoff, classify_exception, classify_st
 
 log = logging.getLogger(__name__)
 
-RequestKind = Literal["authenticate", "import", "job", "read", "staff"]
+RequestKind = Literal["authenticate", "import", "job", "read", "staff", "document"]
 TOKEN_MARGIN = timedelta(minutes=5)
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -242,6 +243,15 @@ class CasaviClient:
             if loop.time() >= deadline:
                 raise JobTimeout(job_id, self._settings.job_timeout_s)
             interval = self._settings.job_poll_interval_s
+
+    async def start_document_import(self, body: Mapping[str, Any]) -> str:
+        """``POST /documents`` (``import_contract`` rule 11): one document or its delete; casavi's job id.
+        The body holds the document's content: it is never logged."""
+        response = await self._send("document", "POST", "/documents", body)
+        try:
+            return JobCreated.model_validate(response.json()).job_id
+        except (ValueError, ValidationError):
+            raise CasaviError("document", response.status_code, Action.FAIL, "BAD_IMPORT_RESPONSE") from None
 
     async def put_staff(self, document: Mapping[str, Any]) -> None:
         """``POST /staff``: create or update a staff member (``import_contract`` rule 9)."""

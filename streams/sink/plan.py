@@ -21,6 +21,11 @@ C. ``contact_delete``: each contact is archived (portal access ended, personal d
 D. ``staff_delete``: one ``DELETE /staff/{id}`` each, after B removed the responsibilities
    naming them.
 
+Documents (``import_contract`` rule 11) go through ``/documents``, one request each:
+``documents`` (upserts) right after A, when what they are shared with exists, and
+``document_delete`` right before B, before what they are shared with is deleted. A
+document's ``contentRef`` is replaced by its content when it is sent (``apply``).
+
 Empty phases are left out. Inside a batch only the last command per casavi entity counts
 (commands carry the full desired state), keyed by (entity, reference id).
 
@@ -39,9 +44,11 @@ from streams.casavi import import_contract as contract
 from streams.casavi.models import EntityType
 from streams.commands.model import CasaviCommand
 
-PhaseKind = Literal["staff", "upsert", "delete", "contact_delete", "staff_delete"]
-PHASE_ORDER: tuple[PhaseKind, ...] = ("staff", "upsert", "delete", "contact_delete", "staff_delete")
+PhaseKind = Literal["staff", "upsert", "documents", "document_delete", "delete", "contact_delete", "staff_delete"]
+PHASE_ORDER: tuple[PhaseKind, ...] = ("staff", "upsert", "documents", "document_delete", "delete", "contact_delete",
+                                      "staff_delete")
 STAFF_PHASES: frozenset[PhaseKind] = frozenset({"staff", "staff_delete"})  # calls of /staff, not imports
+DOCUMENT_PHASES: frozenset[PhaseKind] = frozenset({"documents", "document_delete"})  # calls of /documents
 ItemKey = tuple[EntityType, str]
 
 # Cascades (import_contract rule 4): which parent entity a delete is implied by.
@@ -112,6 +119,8 @@ def collapse(commands: Sequence[CasaviCommand]) -> list[PlannedCommand]:
 def phase_of(command: CasaviCommand) -> PhaseKind:
     if command.entity == "staff":
         return "staff" if command.op == "UPSERT" else "staff_delete"
+    if command.entity == "document":
+        return "documents" if command.op == "UPSERT" else "document_delete"
     if command.op == "UPSERT":
         return "upsert"
     return "contact_delete" if command.entity == "contact" else "delete"
@@ -137,6 +146,7 @@ class _Tree:
         self.contacts: list[dict[str, Any]] = []
         self.responsibilities: list[dict[str, Any]] = []
         self.staff: list[dict[str, Any]] = []  # the /staff calls of a staff phase (not an import)
+        self.documents: list[dict[str, Any]] = []  # the /documents calls of a document phase
         self.properties: dict[str, dict[str, Any]] = {}
         self.units: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -177,6 +187,8 @@ class _Tree:
             body["responsibilities"] = self.responsibilities
         if self.staff:
             body["staff"] = self.staff
+        if self.documents:
+            body["documents"] = self.documents
         return body
 
 
@@ -189,9 +201,10 @@ def build_phase(kind: PhaseKind, commands: Iterable[PlannedCommand]) -> ImportPh
     for planned in ordered:
         cmd = planned.command
         ancestors = _ancestor_keys(cmd)
-        if kind in STAFF_PHASES:
-            tree.staff.append({**cmd.document, "id": cmd.reference_id} if cmd.document is not None
-                              else contract.delete_item(cmd.reference_id))
+        if kind in STAFF_PHASES or kind in DOCUMENT_PHASES:
+            calls = tree.staff if kind in STAFF_PHASES else tree.documents
+            calls.append({**cmd.document, "id": cmd.reference_id} if cmd.document is not None
+                         else contract.delete_item(cmd.reference_id))
             targets[planned.index] = Target(planned.key)
         elif kind == "upsert":
             if cmd.document is None:
