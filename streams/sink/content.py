@@ -136,9 +136,9 @@ class KafkaContent:
     async def _partitions(self) -> list[Any]:
         from aiokafka import TopicPartition
 
-        if self.topic not in await self._consumer.topics():  # refreshes the metadata
-            return []
-        parts = self._consumer.partitions_for_topic(self.topic) or set()
+        # the consumer subscribes to nothing, so its own metadata never names the topic: ask the cluster
+        cluster = await self._consumer._client.fetch_all_metadata()
+        parts = cluster.partitions_for_topic(self.topic) or set()
         return [TopicPartition(self.topic, p) for p in sorted(parts)]
 
     async def catch_up(self) -> int:
