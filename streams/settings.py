@@ -141,6 +141,8 @@ class CasaviSettings(BaseModel):
 
 
 PROPERTY_MANDANT_MARK = ":"  # "<mandant_no>:<property_no>" in the property selection (R01)
+_NUMBER_LISTS = frozenset({"mandanten", "ticket_teams"})  # lists of numbers (the others: of codes)
+_DEFAULT_EMPTY = frozenset({"document_types_without_time_filter", "ticket_full_history"})  # empty, not None
 
 
 class SyncSettings(BaseModel):
@@ -169,20 +171,33 @@ class SyncSettings(BaseModel):
     document_types_without_time_filter: list[str] = Field(
         default_factory=list, description="document type codes synced whatever their date (R16)"
     )
+    ticket_full_history: list[str] = Field(
+        default_factory=list,
+        description="properties whose open tickets are synced whatever their date, as <mandant_no>:<property_no> "
+                    "(or a bare number); the others' from 1 January of the previous calendar year (R17)",
+    )
+    ticket_teams: list[int] | None = Field(
+        default=None, description="enabled team ids: only tickets of these teams or of no team are synced; unset = "
+                                  "all (R17)")
+    erp_user: str | None = Field(
+        default=None,
+        description="the ERP user number tickets and comments from the portal are entered under (inbound, R17); "
+                    "also the author of pinboard posts of tickets without a synced responsible user (R18)",
+    )
     today: date | None = Field(default=None, description="fixed date for dry runs and tests; unset = today")
 
     @field_validator("mandanten", "properties", "person_types", "document_types", "document_types_without_time_filter",
-                     mode="before")
+                     "ticket_full_history", "ticket_teams", mode="before")
     @classmethod
     def _split(cls, v: object, info: ValidationInfo) -> object:
         if isinstance(v, (int, float)):  # a single number given as an environment variable
-            return [v] if info.field_name == "mandanten" else [str(v)]
+            return [v] if info.field_name in _NUMBER_LISTS else [str(v)]
         if isinstance(v, str):
             items = [p.strip() for p in v.split(",") if p.strip()]
-            return items or (None if info.field_name != "document_types_without_time_filter" else [])
+            return items or (None if info.field_name not in _DEFAULT_EMPTY else [])
         return v
 
-    @field_validator("properties")
+    @field_validator("properties", "ticket_full_history")
     @classmethod
     def _qualified(cls, v: list[str] | None) -> list[str] | None:
         for entry in v or ():

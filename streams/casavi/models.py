@@ -14,7 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-EntityType = Literal["contact", "property", "unit", "contract", "staff", "responsibility", "document"]
+EntityType = Literal["contact", "property", "unit", "contract", "staff", "responsibility", "document", "ticket", "post",
+                     "comment", "attachment"]
+TicketStatus = Literal["PENDING", "OPEN", "CLOSED", "INPROGRESS", "POSTPONED"]
 UnitPurpose = Literal["RESIDENTIAL", "COMMERCIAL", "PARKING", "OTHER"]
 ContractType = Literal["TENANT", "OWNER"]
 PartyRole = Literal["MAIN", "CO_TENANT", "RESIDENT", "PARTNER"]
@@ -175,7 +177,72 @@ class Document(CasaviModel):
 CONTENT_REF = "contentRef"  # the field of a document command that names its content
 
 
-CasaviDocument = Contact | Property | Unit | Contract | Staff | Responsibility | Document
+class Ticket(CasaviModel):
+    """A ticket (``/tickets``; API text: id, number, title, description, type, propertyId, unitId,
+    status, statusText, contactId, sharedWithContacts, assignedToId). ``sharedWithProperty``,
+    ``reportedAt`` and ``customFields`` are in the text's ticket model, not in its create and
+    update bodies: ``import_contract`` rule 12 assumes they are taken too."""
+
+    id: str
+    number: int | None
+    title: str
+    description: str | None
+    type: str | None
+    property_id: str
+    unit_id: str | None
+    status: TicketStatus
+    status_text: str | None
+    contact_id: str | None
+    shared_with_contacts: list[str]
+    shared_with_property: bool
+    assigned_to_id: str | None
+    reported_at: datetime | None
+    custom_fields: dict[str, str | None]
+
+
+class Post(CasaviModel):
+    """A post on a property's pinboard (``/posts``; API text: id, title, text, authorId, propertyId,
+    allowComments, isImportant, showOnInfoboard)."""
+
+    id: str
+    title: str
+    text: str
+    author_id: str
+    property_id: str
+    allow_comments: bool = True
+    is_important: bool = False
+    show_on_infoboard: bool = False
+
+
+class Comment(CasaviModel):
+    """A ticket comment (``/tickets/{ticketId}/comments``; API text: id, text, isInternal, authorId,
+    authorEmail, fallbackToAccount, attachments)."""
+
+    id: str
+    text: str
+    is_internal: bool = False
+    author_id: str | None = None
+    author_email: str | None = None
+    fallback_to_account: bool = False
+    attachments: list[int] = Field(default_factory=list)
+
+
+class Attachment(CasaviModel):
+    """A document attached to a ticket: the bridge's entity. The sink uploads the content
+    (``POST /files``) and attaches the file through a comment with this id (the API text's way
+    since 1.11.5); ``contentRef`` names the content as for documents."""
+
+    id: str
+    name: str
+    content_type: str | None
+    content_ref: ContentRef
+
+
+class FileCreated(BaseModel):
+    id: int
+
+
+CasaviDocument = Contact | Property | Unit | Contract | Staff | Responsibility | Document | Ticket | Post | Comment
 
 DOCUMENT_TYPES: dict[EntityType, type[CasaviModel]] = {
     "contact": Contact,
@@ -185,6 +252,10 @@ DOCUMENT_TYPES: dict[EntityType, type[CasaviModel]] = {
     "staff": Staff,
     "responsibility": Responsibility,
     "document": Document,
+    "ticket": Ticket,
+    "post": Post,
+    "comment": Comment,
+    "attachment": Attachment,
 }
 
 

@@ -13,8 +13,8 @@ A row's due day is the first day on which the answer differs from the day before
 - ``contract``: valid from ``start_date - portal_days_before_start``, removed on
   ``end_date + delete_after_days + 1``; it becomes the unit's current contract on
   ``start_date``;
-- ``document`` created in year Y: under the time filter (R16) it is synced through the end of
-  year Y + 1 and removed on 1 January of Y + 2.
+- ``document`` created (``ticket`` reported) in year Y: under the time filter (R16, R17) it is
+  synced through the end of year Y + 1 and removed on 1 January of Y + 2.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from streams.erp.rows import ContractRow, DocumentRow, ErpRow, Key, PropertyRow, UnitRow
-from streams.projection.roots import DocumentRoot, PersonRoot, Root, UnitRoot
+from streams.erp.rows import ContractRow, DocumentRow, ErpRow, Key, PropertyRow, TicketRow, UnitRow
+from streams.projection.roots import DocumentRoot, PersonRoot, Root, TicketRoot, UnitRoot
 from streams.projection.rules import ProjectionConfig
 from streams.projection.state import ErpState
 
-DUE_TABLES = frozenset({"property", "unit", "contract", "document"})
+DUE_TABLES = frozenset({"property", "unit", "contract", "document", "ticket"})
 ONE_DAY = timedelta(days=1)
 
 
@@ -47,6 +47,8 @@ def due_days(row: ErpRow, config: ProjectionConfig) -> set[date]:
         return days
     if isinstance(row, DocumentRow):
         return {date(row.created_at.year + 2, 1, 1)} if row.created_at is not None else set()
+    if isinstance(row, TicketRow):
+        return {date(row.reported_at.year + 2, 1, 1)} if row.reported_at is not None else set()
     return set()
 
 
@@ -63,6 +65,8 @@ def roots_of_due_row(state: ErpState, table: str, key: Key) -> set[Root]:
         roots.update(PersonRoot(pid) for pid in state.persons_of_contract(row.contract_id))
     elif isinstance(row, DocumentRow):
         roots.add(DocumentRoot(row.document_id))
+    elif isinstance(row, TicketRow):
+        roots.add(TicketRoot(row.ticket_id))
     return roots
 
 

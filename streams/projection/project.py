@@ -20,8 +20,20 @@ from streams.erp.rows import ContractRow, PersonRow
 from streams.projection import ids
 from streams.projection.due import roots_due_in
 from streams.projection.model import Desired, slot_key
-from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, UnitRoot
-from streams.projection.rules import DOCUMENT_SHARE_NOT_SYNCED, DOCUMENT_TOO_LARGE, GONE, ProjectionConfig, Rejection, Rules
+from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot, UnitRoot
+from streams.projection.rules import (
+    ATTACHMENT_TOO_LARGE,
+    DOCUMENT_SHARE_NOT_SYNCED,
+    DOCUMENT_TOO_LARGE,
+    GONE,
+    NOTE_OF_POST,
+    POST_WITHOUT_AUTHOR,
+    TICKET_IS_POST,
+    TICKET_NOT_POST,
+    ProjectionConfig,
+    Rejection,
+    Rules,
+)
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
 
@@ -65,6 +77,7 @@ def all_roots(state: ErpState) -> set[Root]:
     roots.update(PersonRoot(p.person_id) for p in state.persons.values())
     roots.update(StaffRoot(u.user_id) for u in state.staff_users.values())
     roots.update(DocumentRoot(d.document_id) for d in state.documents.values())
+    roots.update(TicketRoot(t.ticket_id) for t in state.tickets.values())
     return roots
 
 
@@ -102,7 +115,8 @@ def roots_due(state: ErpState, config: Config, since: date, today: date) -> set[
     """
     if today <= since:
         return set()
-    rows = [*state.properties.values(), *state.units.values(), *state.contracts.values(), *state.documents.values()]
+    rows = [*state.properties.values(), *state.units.values(), *state.contracts.values(), *state.documents.values(),
+            *state.tickets.values()]
     return roots_due_in(state, ProjectionConfig.of(config), rows, since, today)
 
 
@@ -118,6 +132,8 @@ def project_with(rules: Rules, root: Root, excluded: dict[str, str] | None = Non
         return _project_staff(rules, root.user_id, excluded)
     if isinstance(root, DocumentRoot):
         return _project_document(rules, root.document_id, excluded)
+    if isinstance(root, TicketRoot):
+        return _project_ticket(rules, root.ticket_id, excluded)
     return _project_property(rules, root.property_id, excluded)
 
 
@@ -223,6 +239,68 @@ def _project_document(rules: Rules, document_id: int, excluded: dict[str, str] |
     assert share is not None
     doc = Desired("document", ref, (), rules.document_document(d, ref, share))
     return {doc.key: doc}
+
+
+def _project_ticket(rules: Rules, ticket_id: int, excluded: dict[str, str] | None) -> dict[str, Desired]:
+    """R17–R19: the ticket (or, for a pinboard notice, the post) with its comments and attachments."""
+    st = rules.state
+    t = st.ticket(ticket_id)
+    if t is None or t.ticket_no is None:
+        return {}  # no number, no id
+    reason, p, tt = rules.ticket_reason(t)
+    if p is None:
+        return {}
+    ref = ids.ticket_ref(rules.property_ref(p), t.ticket_no, rules.sep)
+    notes = [n for n in (st.ticket_note(nid) for nid in st.notes_by_ticket.of(ticket_id)) if n is not None]
+    out: dict[str, Desired] = {}
+    marks: dict[str, str] = {}  # slot -> why it is not in the projection
+
+    def part_reasons(why: str) -> None:
+        for n in notes:
+            marks[slot_key("comment", ids.comment_ref(ref, n.note_id, rules.sep))] = why
+
+    if reason is None and tt is not None and tt.portal_mode == "PINBOARD":
+        author = rules.post_author(t)
+        marks[slot_key("ticket", ref)] = TICKET_IS_POST
+        if author is None:
+            marks[slot_key("post", ref)] = POST_WITHOUT_AUTHOR
+        else:
+            post = Desired("post", ref, (), rules.post_document(t, ref, p, tt, author))
+            out[post.key] = post
+        part_reasons(NOTE_OF_POST)
+    elif reason is None and tt is not None:
+        ticket = Desired("ticket", ref, (), rules.ticket_document(t, ref, p, tt))
+        out[ticket.key] = ticket
+        marks[slot_key("post", ref)] = TICKET_NOT_POST
+        for n in notes:
+            cref = ids.comment_ref(ref, n.note_id, rules.sep)
+            why = rules.note_reason(n)
+            if why is not None:
+                marks[slot_key("comment", cref)] = why
+                continue
+            c = Desired("comment", cref, (ref,), rules.comment_document(n, cref))
+            out[c.key] = c
+        for document_id in sorted(st.documents_by_ticket.of(ticket_id)):
+            d = st.document(document_id)
+            if d is None or rules.attachment_reason(d) is not None:
+                continue  # what casavi holds of it is deleted: its slot is not produced
+            aref = ids.attachment_ref(ref, document_id, d.content_sha256 or "", rules.sep)
+            if rules.document_too_large(d):
+                marks[slot_key("attachment", aref)] = ATTACHMENT_TOO_LARGE
+                rules.rejections.append(Rejection(
+                    "attachment", aref, TicketRoot(ticket_id).key, d.content_sha256 or "",
+                    f"attachment {aref}: content of {d.content_size} bytes is over casavi's limit of "
+                    f"{MAX_CONTENT_BYTES} bytes; not sent (content is never cut)"))
+                continue
+            a = Desired("attachment", aref, (ref,), rules.attachment_document(d, aref))
+            out[a.key] = a
+    else:
+        for entity in ("ticket", "post"):
+            marks[slot_key(entity, ref)] = reason or GONE
+        part_reasons(reason or GONE)
+    if excluded is not None:
+        excluded.update(marks)
+    return out
 
 
 def _later(a: ContractRow, b: ContractRow) -> bool:

@@ -6,11 +6,13 @@ A root names a small group of casavi entities that are always projected together
 * ``UnitRoot(unit_id)`` — the casavi unit and its contracts;
 * ``PersonRoot(person_id)`` — the casavi contact;
 * ``StaffRoot(user_id)`` — the casavi staff member;
-* ``DocumentRoot(document_id)`` — the casavi document (R16).
+* ``DocumentRoot(document_id)`` — the casavi document (R16);
+* ``TicketRoot(ticket_id)`` — the casavi ticket (or pinboard post) with its comments and
+  attachments (R17–R19).
 
 Every casavi entity belongs to exactly one root, so "what this root emitted last time"
 is well defined and the diff can delete what a root no longer produces (R13).
-``root.key`` is the root's stable string form (``P:12``, ``U:34``, ``C:56``, ``S:7``, ``D:8``), kept in
+``root.key`` is the root's stable string form (``P:12``, ``U:34``, ``C:56``, ``S:7``, ``D:8``, ``T:9``), kept in
 the last-emitted table; ``parse_root_key`` reverses it.
 """
 
@@ -64,7 +66,16 @@ class DocumentRoot:
         return f"D:{self.document_id}"
 
 
-Root = PropertyRoot | UnitRoot | PersonRoot | StaffRoot | DocumentRoot
+@dataclass(frozen=True, slots=True)
+class TicketRoot:
+    ticket_id: int
+
+    @property
+    def key(self) -> str:
+        return f"T:{self.ticket_id}"
+
+
+Root = PropertyRoot | UnitRoot | PersonRoot | StaffRoot | DocumentRoot | TicketRoot
 
 
 def parse_root_key(key: str) -> Root:
@@ -83,11 +94,13 @@ def parse_root_key(key: str) -> Root:
         return StaffRoot(n)
     if kind == "D":
         return DocumentRoot(n)
+    if kind == "T":
+        return TicketRoot(n)
     raise ValueError(f"not a root key: {key!r}")
 
 
 def root_sort_key(root: Root) -> tuple[int, int]:
-    """A deterministic order over roots (properties, staff, persons, units, documents)."""
+    """A deterministic order over roots (properties, staff, persons, units, documents, tickets)."""
     if isinstance(root, PropertyRoot):
         return (0, root.property_id)
     if isinstance(root, StaffRoot):
@@ -96,4 +109,6 @@ def root_sort_key(root: Root) -> tuple[int, int]:
         return (2, root.person_id)
     if isinstance(root, DocumentRoot):
         return (4, root.document_id)
+    if isinstance(root, TicketRoot):
+        return (5, root.ticket_id)
     return (3, root.unit_id)
