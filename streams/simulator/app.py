@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streams.casavi.import_contract import ARCHIVE_FLAG, MAX_CONTENT_BYTES, MAX_DOCUMENT_REQUEST_BYTES
+from streams.casavi.import_contract import ARCHIVE_FLAG, HOOK_ATTEMPTS, MAX_CONTENT_BYTES, MAX_DOCUMENT_REQUEST_BYTES
 from streams.casavi.models import AuthRequest, EntityType, Job, JobCreated, JobResults
 from streams.simulator.auth import TOKEN_HEADER, Authenticator, legacy_request
 from streams.simulator.faults import FaultInjector, FaultRequest, RateLimiter
@@ -41,6 +41,7 @@ from streams.simulator.importer import (
 )
 from streams.simulator.receipts import Receipts
 from streams.simulator.stats import Stats
+from streams.simulator import tickets as tk
 from streams.simulator.store import Store, Stored
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class SimulatorConfig(BaseModel):
     max_file_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_content_bytes: int = Field(default=MAX_CONTENT_BYTES, gt=0)  # a document's content (rule 11)
     max_document_request_bytes: int = Field(default=MAX_DOCUMENT_REQUEST_BYTES, gt=0)
+    hooks_https_only: bool = False  # casavi takes https:// hook URLs only; the local simulator also http://
     # How far the simulator goes beyond the API text (seed 002), switchable to what the text
     # alone shows, to prove the bridge does not depend on the extras (docs/casavi-simulator.md):
     job_results: Literal["items", "empty"] = "items"  # "empty": GET /jobs/{id} answers "results": {}
@@ -96,6 +98,7 @@ class Simulator:
         self._received_at_ms: dict[str, int] = {}
         self._last_job: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.hook_deliveries: list[dict[str, Any]] = []  # event id, name, url (no credentials), status, attempts
 
     # --- import jobs ----------------------------------------------------------------
 
@@ -144,6 +147,36 @@ class Simulator:
         planned = plan(payload) if results and DOCUMENT_JOB not in payload else []
         self.receipts.record(received_at_ms, applied_at_ms, planned, results)
 
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        """Send REST hook events to their subscribers in the background (import contract rule 16)."""
+        for ev in events:
+            for url in tk.subscribers(self.store, ev["eventName"]):
+                task = asyncio.get_running_loop().create_task(self._deliver(url, ev))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, url: str, ev: dict[str, Any]) -> None:
+        import httpx
+
+        parts = httpx.URL(url)
+        auth = httpx.BasicAuth(parts.username, parts.password) if parts.username else None
+        target = parts.copy_with(username=None, password=None)
+        record = {"eventId": ev["eventId"], "eventName": ev["eventName"], "url": str(target), "status": None,
+                  "attempts": 0}
+        self.hook_deliveries.append(record)
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            for attempt in range(1, HOOK_ATTEMPTS + 1):
+                record["attempts"] = attempt
+                try:
+                    response = await (client.post(target, json=ev, auth=auth) if auth is not None
+                                      else client.post(target, json=ev))
+                    record["status"] = response.status_code
+                    if response.is_success:
+                        return
+                except httpx.HTTPError as exc:
+                    record["status"] = type(exc).__name__
+                await asyncio.sleep(min(0.2 * 2 ** attempt, 5.0))
+
     def resume(self) -> None:
         """Jobs accepted before a restart but not applied yet."""
         for job_id in self.store.pending_jobs():
@@ -161,6 +194,7 @@ class Simulator:
         self._received_at_ms.clear()
         self.faults.clear()
         self.limiter.reset()
+        self.hook_deliveries.clear()
 
     # --- reading --------------------------------------------------------------------
 
@@ -194,8 +228,14 @@ class Simulator:
         plural: dict[EntityType, str] = {"contact": "contacts", "property": "properties", "unit": "units",
                                          "contract": "contracts", "staff": "staff",
                                          "responsibility": "responsibilities", "document": "documents"}
+        plural.update(tk.ticket_entities())
         state: dict[str, dict[str, dict[str, Any]]] = {}
+        state["files"] = {s.id: s.doc for s in self.store.all("file")}
+        state["hooks"] = {s.id: s.doc for s in self.store.all("hook")}
         for entity, name in plural.items():
+            if entity == "comment":
+                state[name] = {c.id: {**c.doc, "ticketId": c.parent} for c in self.store.all("comment")}
+                continue
             parent_key = f"{PARENT[entity]}Id" if entity in PARENT else None
             state[name] = {
                 stored.id: {**stored.doc, parent_key: stored.parent} if parent_key else stored.doc
@@ -496,6 +536,149 @@ async def remove_staff(request: Request) -> Response:
     return JSONResponse({"id": result.id, "status": result.status})
 
 
+# --- tickets, comments, files, posts, REST hooks (import contract rules 12-16) ---------------------------
+
+def _answer(answer: tuple[int, Any]) -> Response:
+    status, body = answer
+    return JSONResponse(body, status_code=status)
+
+
+def _clock(request: Request) -> Callable[[], datetime]:
+    sim: Simulator = request.app.state.simulator
+    return sim.clock
+
+
+async def list_tickets(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    page = _page(request, 1)
+    if page is None:
+        return _bad_page()
+    since = request.query_params.get("date")
+    return _answer(tk.list_tickets(sim.store, page, since, request.query_params.getlist("status"),
+                                   request.query_params.get("propertyId"), request.query_params.get("unitId"),
+                                   PAGE_SIZE))
+
+
+async def post_ticket(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.create_ticket(sim.store, body, sim.clock))
+
+
+async def get_ticket(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    stored = sim.store.get("ticket", request.path_params["id"])
+    if stored is None:
+        return _error(404, "not_found", "no such ticket")
+    comments = [c.doc for c in sim.store.children("comment", stored.id)]
+    return JSONResponse({**stored.doc, "comments": comments})
+
+
+async def put_ticket(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.update_ticket(sim.store, request.path_params["id"], body, sim.clock))
+
+
+async def delete_ticket(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    ticket_id = request.path_params["id"]
+    with sim.store.transaction():
+        if not sim.store.exists("ticket", ticket_id):
+            return _error(404, "not_found", "no such ticket")
+        for comment in sim.store.children("comment", ticket_id):
+            sim.store.delete("comment", comment.id)
+        sim.store.delete("ticket", ticket_id)
+    return JSONResponse({"id": ticket_id, "status": "deleted"})
+
+
+async def list_comments(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    page = _page(request, 1)
+    if page is None:
+        return _bad_page()
+    return _answer(tk.list_comments(sim.store, request.path_params["id"], page, PAGE_SIZE))
+
+
+async def post_comment(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.create_comment(sim.store, request.path_params["id"], body, sim.clock))
+
+
+async def put_comment(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.update_comment(sim.store, request.path_params["id"], request.path_params["comment"], body,
+                                     sim.clock))
+
+
+async def post_file(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    size = 0
+    chunks = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > sim.config.max_file_bytes:
+            return _too_large(sim.config.max_file_bytes)
+        chunks.append(chunk)
+    from urllib.parse import unquote
+
+    name = request.headers.get("x-filename")
+    return _answer(tk.create_file(sim.store, unquote(name) if name else None, request.headers.get("content-type"),
+                                  b"".join(chunks), sim.config.max_content_bytes))
+
+
+async def post_post(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.create_post(sim.store, body, sim.clock))
+
+
+async def get_post(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    stored = sim.store.get("post", request.path_params["id"])
+    return JSONResponse(stored.doc) if stored is not None else _error(404, "not_found", "no such post")
+
+
+async def put_post(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.update_post(sim.store, request.path_params["id"], body))
+
+
+async def remove_post(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.delete_post(sim.store, request.path_params["id"]))
+
+
+async def post_hook(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    status, answer = tk.subscribe(sim.store, body, sim.config.hooks_https_only)
+    headers = {"Location": f"/hooks/{answer['id']}"} if status == 201 else None
+    return JSONResponse(answer, status_code=status, headers=headers)
+
+
+async def remove_hook(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.unsubscribe(sim.store, request.path_params["id"]))
+
+
+async def portal_ticket(request: Request, body: object) -> Response:
+    """``POST /_sim/portal/tickets``: a tenant reports something in the portal (hooks are delivered)."""
+    sim: Simulator = request.app.state.simulator
+    answer, events = tk.portal_ticket(sim.store, body, sim.clock)
+    sim.deliver(events)
+    return _answer(answer)
+
+
+async def portal_comment(request: Request, body: object) -> Response:
+    """``POST /_sim/portal/tickets/{id}/comments``: a comment written in casavi (hooks are delivered)."""
+    sim: Simulator = request.app.state.simulator
+    answer, events = tk.portal_comment(sim.store, request.path_params["id"], body, sim.clock)
+    sim.deliver(events)
+    return _answer(answer)
+
+
+async def get_hook_deliveries(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return JSONResponse({"deliveries": sim.hook_deliveries})
+
+
 # --- admin (/_sim/, no token) ------------------------------------------------------------
 
 
@@ -584,6 +767,24 @@ def create_app(config: SimulatorConfig, *, clock: Callable[[], datetime] | None 
         Route("/jobs/{id}", get_job, methods=["GET"]),
         Route("/documents", _json_endpoint(post_document), methods=["POST"]),
         Route("/documents/{id}", get_document, methods=["GET"]),
+        Route("/tickets", list_tickets, methods=["GET"]),
+        Route("/tickets", _json_endpoint(post_ticket), methods=["POST"]),
+        Route("/tickets/{id}", get_ticket, methods=["GET"]),
+        Route("/tickets/{id}", _json_endpoint(put_ticket), methods=["PUT"]),
+        Route("/tickets/{id}", delete_ticket, methods=["DELETE"]),
+        Route("/tickets/{id}/comments", list_comments, methods=["GET"]),
+        Route("/tickets/{id}/comments", _json_endpoint(post_comment), methods=["POST"]),
+        Route("/tickets/{id}/comments/{comment}", _json_endpoint(put_comment), methods=["PUT"]),
+        Route("/files", post_file, methods=["POST"]),
+        Route("/posts", _json_endpoint(post_post), methods=["POST"]),
+        Route("/posts/{id}", get_post, methods=["GET"]),
+        Route("/posts/{id}", _json_endpoint(put_post), methods=["PUT"]),
+        Route("/posts/{id}", remove_post, methods=["DELETE"]),
+        Route("/hooks", _json_endpoint(post_hook), methods=["POST"]),
+        Route("/hooks/{id}", remove_hook, methods=["DELETE"]),
+        Route("/_sim/portal/tickets", _json_endpoint(portal_ticket), methods=["POST"]),
+        Route("/_sim/portal/tickets/{id}/comments", _json_endpoint(portal_comment), methods=["POST"]),
+        Route("/_sim/hooks/deliveries", get_hook_deliveries, methods=["GET"]),
         Route("/properties", list_properties, methods=["GET"]),
         Route("/properties/{id}", get_property, methods=["GET"]),
         Route("/properties/{id}/units", property_units, methods=["GET"]),

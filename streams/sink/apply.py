@@ -26,6 +26,7 @@ from streams.sink.content import ContentSource, MemoryContent
 from streams.sink.plan import (
     DOCUMENT_PHASES,
     STAFF_PHASES,
+    TICKET_PHASES,
     ImportPhase,
     ItemKey,
     PlannedCommand,
@@ -140,6 +141,7 @@ async def _run_staff_phase(client: CasaviClient, phase: ImportPhase, sources: Se
 
 
 CONTENT_MISSING = "CONTENT_MISSING"  # the content a document command names is not on the content topic (yet)
+MISSING_REFERENCE = "MISSING_REFERENCE"
 
 
 async def _document_body(cmd: CasaviCommand, content: ContentSource) -> dict[str, Any] | None:
@@ -204,6 +206,70 @@ async def _run_document_phase(client: CasaviClient, phase: ImportPhase, sources:
     return out
 
 
+async def _ticket_call(client: CasaviClient, cmd: CasaviCommand, content: ContentSource) -> str | None:
+    """One ticket, post, comment or attachment call (rules 12-15); an error code when the
+    attachment's content is missing, else None."""
+    doc = cmd.document
+    if cmd.entity == "ticket":
+        if doc is None:
+            await client.close_ticket(cmd.reference_id)
+        else:
+            await client.upsert_ticket({**doc, "id": cmd.reference_id})
+    elif cmd.entity == "post":
+        if doc is None:
+            await client.delete_post(cmd.reference_id)
+        else:
+            await client.upsert_post({**doc, "id": cmd.reference_id})
+    else:  # comment, attachment: nested in their ticket
+        (ticket_id,) = cmd.parent_ids
+        try:
+            if doc is None:
+                await client.hide_comment(ticket_id, cmd.reference_id)
+            elif cmd.entity == "comment":
+                await client.upsert_comment(ticket_id, {**doc, "id": cmd.reference_id})
+            elif not await client.comment_exists(ticket_id, cmd.reference_id, doc["name"]):
+                ref = ContentRef.model_validate(doc[CONTENT_REF])
+                data = await content.read(ref)
+                if data is None:
+                    return CONTENT_MISSING
+                file_id = await client.upload_file(doc["name"], doc.get("contentType"), data)
+                del data
+                await client.create_comment(ticket_id, {"id": cmd.reference_id, "text": doc["name"],
+                                                        "isInternal": False, "fallbackToAccount": True,
+                                                        "attachments": [file_id]})
+        except CasaviError as exc:
+            if exc.status == 404 and doc is not None:  # the ticket is not there (yet)
+                raise CasaviError(exc.kind, exc.status, exc.action, MISSING_REFERENCE) from None
+            raise
+    return None
+
+
+async def _run_ticket_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence[Sourced],
+                            content: ContentSource) -> BatchResult:
+    """One call per command, each applied or refused on its own; implied comment deletes send nothing."""
+    out = BatchResult()
+    for planned in phase.commands:
+        cmd = planned.command
+        source = sources[planned.index]
+        done = [source, *(sources[i] for i in planned.superseded)]
+        if phase.targets[planned.index].own != planned.key:  # a comment of a ticket closed in this batch
+            out.applied.extend(done)
+            continue
+        try:
+            code = await _ticket_call(client, cmd, content)
+        except CasaviError as exc:
+            verb = "write" if cmd.op == "UPSERT" else "delete"
+            out.failed.append(Failure(source, exc.code, f"casavi {exc.code} on {cmd.entity} {cmd.reference_id}: "
+                                                        f"refused the {verb} (HTTP {exc.status})"))
+            continue
+        if code is not None:
+            out.failed.append(Failure(source, code, f"{cmd.entity} {cmd.reference_id}: content not on the content "
+                                                    "topic"))
+            continue
+        out.applied.extend(done)
+    return out
+
+
 async def _run_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence[Sourced],
                      content: ContentSource | None = None) -> BatchResult:
     """One import (bisected when casavi rejects the request itself), or the phase's staff or document calls."""
@@ -211,6 +277,8 @@ async def _run_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence
         return await _run_staff_phase(client, phase, sources)
     if phase.kind in DOCUMENT_PHASES:
         return await _run_document_phase(client, phase, sources, content or MemoryContent())
+    if phase.kind in TICKET_PHASES:
+        return await _run_ticket_phase(client, phase, sources, content or MemoryContent())
     out = BatchResult()
     while True:
         try:
