@@ -60,6 +60,10 @@ class KafkaSettings(BaseModel):
     receipts_topic: str = Field(
         default="casavi.receipts", description="what casavi applied or refused, per casavi slot (compacted)"
     )
+    inbound_topic: str = Field(
+        default="casavi.inbound",
+        description="tickets and comments created in the casavi portal, for the ERP (Avro, schemas/casavi_inbound.avsc)",
+    )
     content_topic: str = Field(
         default="casavi.content",
         description="document content by key (document:<document_id>, compacted): the worker writes it, the sink "
@@ -233,6 +237,24 @@ class WorkerSettings(BaseModel):
                     "process; empty: dynamic membership")
 
 
+class InboundSettings(BaseModel):
+    """``bridge hooks``: casavi's REST hooks and the polling fallback (R17 inbound)."""
+
+    host: str = Field(default="127.0.0.1", description="where the hook receiver listens")
+    port: int = Field(default=18490, description="port of the hook receiver")
+    public_url: str | None = Field(
+        default=None, description="the URL casavi calls (https:// in production); unset = http://<host>:<port>/hooks")
+    user: str = Field(default="casavi", description="Basic auth user in the subscribed hook URL")
+    secret: SecretStr = Field(
+        default=SecretStr(""), description="Basic auth password in the subscribed hook URL; empty = a random one at "
+                                           "each start (the receiver subscribes anew at start)")
+    subscribe: bool = Field(default=True, description="subscribe to casavi's ticket events at start, "
+                                                      "unsubscribe at stop")
+    poll_interval_s: float = Field(default=300.0, ge=0, description="polling fallback: GET /tickets?date=… every N "
+                                                                    "seconds (0 = off)")
+    poll_lookback_h: float = Field(default=168.0, ge=0, description="how far the first poll looks back")
+
+
 class ReconcileSettings(BaseModel):
     """Reading casavi back and repairing drift (``bridge reconcile``)."""
 
@@ -253,6 +275,7 @@ class BridgeSettings(BaseSettings):
     casavi: CasaviSettings = Field(default_factory=CasaviSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    inbound: InboundSettings = Field(default_factory=InboundSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     log_level: str = "INFO"
 

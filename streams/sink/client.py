@@ -340,6 +340,21 @@ class CasaviClient:
         except (ValueError, ValidationError):
             raise CasaviError("file", response.status_code, Action.FAIL, "BAD_FILE_RESPONSE") from None
 
+    async def subscribe_hook(self, event_name: str, hook_url: str) -> int:
+        """A REST hook subscription (rule 16); casavi's id of it. The URL carries credentials: never logged."""
+        response = await self._send("hook", "POST", "/hooks", {"eventName": event_name, "hookUrl": hook_url})
+        try:
+            return int(response.json()["id"])
+        except (ValueError, KeyError, TypeError):
+            raise CasaviError("hook", response.status_code, Action.FAIL, "BAD_HOOK_RESPONSE") from None
+
+    async def unsubscribe_hook(self, hook_id: int) -> None:
+        try:
+            await self._send("hook", "DELETE", f"/hooks/{hook_id}")
+        except CasaviError as exc:
+            if exc.status != 404:
+                raise
+
     async def put_staff(self, document: Mapping[str, Any]) -> None:
         """``POST /staff``: create or update a staff member (``import_contract`` rule 9)."""
         await self._send("staff", "POST", "/staff", document)

@@ -94,8 +94,15 @@ class ContentIndex:
         return int(self._db.execute("SELECT COUNT(*) FROM content_index").fetchone()[0])
 
 
-class KafkaContent:
-    """Content by key from the content topic: an index on disk, the bytes read by offset."""
+    def mark(self, key: str, partition: int, offset: int) -> None:
+        """A record this process wrote itself (its position is read again with the others)."""
+        self._db.execute('INSERT OR REPLACE INTO content_index (key, partition, "offset") VALUES (?, ?, ?)',
+                         (key, partition, offset))
+
+
+class TopicIndex:
+    """The keys of a compacted topic with the offset of their latest record, kept on disk and
+    brought up to date by ``catch_up``."""
 
     def __init__(self, bootstrap_servers: str, topic: str, index_path: Path | str) -> None:
         self.bootstrap_servers = bootstrap_servers
@@ -121,7 +128,7 @@ class KafkaContent:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", max_partition_fetch_bytes=MAX_RECORD_BYTES + 1024 * 1024,
-            fetch_max_bytes=MAX_RECORD_BYTES + 1024 * 1024, client_id="casavi-bridge-sink-content",
+            fetch_max_bytes=MAX_RECORD_BYTES + 1024 * 1024, client_id="casavi-bridge-topic-index",
         )
         await self._consumer.start()
 
@@ -168,6 +175,11 @@ class KafkaContent:
                 self.index.record(tp.partition, entries, position)
                 read += len(records)
         return read
+
+
+
+class KafkaContent(TopicIndex):
+    """Content by key from the content topic: an index on disk, the bytes read by offset."""
 
     async def _fetch(self, partition: int, offset: int, key: str) -> bytes | None:
         from aiokafka import TopicPartition
