@@ -86,10 +86,11 @@ class Service:
 
 
 class BridgeServices:
-    """Simulator + worker + sink, started in that order and stopped in reverse."""
+    """Simulator + worker + sink (+ the hook receiver, ``hooks=True``), started in that order and
+    stopped in reverse."""
 
     def __init__(self, env: Mapping[str, str], log_dir: Path, sim_port: int = 18480,
-                 sim_db: Path | None = None, sim_rate_limit: float = 0.0) -> None:
+                 sim_db: Path | None = None, sim_rate_limit: float = 0.0, hooks: bool = False) -> None:
         self.env = dict(env)
         self.sim_url = f"http://127.0.0.1:{sim_port}"
         self.env["BRIDGE_CASAVI__SYSTEM"] = self.env.get("BRIDGE_CASAVI__SYSTEM", "test")
@@ -100,11 +101,14 @@ class BridgeServices:
         self.sim = Service("casavi-sim", sim_args, self.env, log_dir)
         self.worker = Service("worker", ["worker"], self.env, log_dir)
         self.sink = Service("sink", ["sink"], self.env, log_dir)
+        self.hooks = Service("hooks", ["hooks"], self.env, log_dir) if hooks else None
 
     def start(self, timeout_s: float = 60.0) -> None:
         self.start_sim(timeout_s)
         self.worker.start()
         self.sink.start()
+        if self.hooks is not None:
+            self.hooks.start()
 
     def start_sim(self, timeout_s: float = 60.0) -> None:
         if self.sim.alive():
@@ -117,12 +121,15 @@ class BridgeServices:
 
         wait_for(up, timeout_s, "casavi simulator answering")
 
+    def _all(self) -> list[Service]:
+        return [self.sim, self.worker, self.sink, *([self.hooks] if self.hooks is not None else [])]
+
     def check(self) -> None:
-        for s in (self.sim, self.worker, self.sink):
+        for s in self._all():
             s.check()
 
     def stop(self) -> None:
-        for s in (self.sink, self.worker, self.sim):
+        for s in reversed(self._all()):
             s.stop()
 
     def __enter__(self) -> BridgeServices:
