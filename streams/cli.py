@@ -4,6 +4,7 @@
     bridge mapping check|connector|enable-cdc [FILE]       the ERP mapping onto the reference schema
     bridge worker                                          CDC topics -> casavi commands (Faust)
     bridge sink                                            casavi commands -> casavi manager API
+    bridge hooks                                           portal tickets and comments -> casavi.inbound
     bridge reconcile [--dry-run] [--entity E]              read casavi back, repair the drift
     bridge dlq list|show|redrive [--since] [--reason]      the dead letters; redrive what they name
     bridge replay --from-beginning|--to-datetime|--to-offsets   move worker and sink back (stopped)
@@ -146,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sink = sub.add_parser("sink", help="apply casavi commands to the casavi manager API")
     sink.set_defaults(handler=_lazy("streams.sink.main"))
+
+    hooks = sub.add_parser("hooks", help="casavi's REST hooks and polling: portal tickets and comments to the "
+                                         "inbound topic")
+    hooks.set_defaults(handler=_lazy("streams.inbound.main"))
 
     sim = sub.add_parser("sim", help="run the casavi simulator")
     sim.add_argument("--host", default="127.0.0.1")

@@ -60,6 +60,15 @@ class KafkaSettings(BaseModel):
     receipts_topic: str = Field(
         default="casavi.receipts", description="what casavi applied or refused, per casavi slot (compacted)"
     )
+    inbound_topic: str = Field(
+        default="casavi.inbound",
+        description="tickets and comments created in the casavi portal, for the ERP (Avro, schemas/casavi_inbound.avsc)",
+    )
+    content_topic: str = Field(
+        default="casavi.content",
+        description="document content by key (document:<document_id>, compacted): the worker writes it, the sink "
+                    "reads it when it sends a document; the worker's state never holds it (R16)",
+    )
     max_command_bytes: int = Field(
         default=8_000_000, gt=0,
         description="largest command the worker sends; a larger one (an ERP row with huge fields) is dead-lettered "
@@ -139,6 +148,8 @@ class CasaviSettings(BaseModel):
 
 
 PROPERTY_MANDANT_MARK = ":"  # "<mandant_no>:<property_no>" in the property selection (R01)
+_NUMBER_LISTS = frozenset({"mandanten", "ticket_teams"})  # lists of numbers (the others: of codes)
+_DEFAULT_EMPTY = frozenset({"document_types_without_time_filter", "ticket_full_history"})  # empty, not None
 
 
 class SyncSettings(BaseModel):
@@ -159,19 +170,41 @@ class SyncSettings(BaseModel):
     owner_licence: bool = Field(default=False, description="licence Objekteigentümer: owners and OWNER contracts (R10)")
     caretaker_licence: bool = Field(default=False, description="licence Hausmeister: caretakers (R10)")
     staff_role: StaffRole = Field(default="MANAGER", description="the casavi role of synced staff members (R12)")
+    document_types: list[str] | None = Field(
+        default=None,
+        description="document type codes synced under the time filter: from 1 January of the previous calendar "
+                    "year (R16); unset = every type not listed without time filter",
+    )
+    document_types_without_time_filter: list[str] = Field(
+        default_factory=list, description="document type codes synced whatever their date (R16)"
+    )
+    ticket_full_history: list[str] = Field(
+        default_factory=list,
+        description="properties whose open tickets are synced whatever their date, as <mandant_no>:<property_no> "
+                    "(or a bare number); the others' from 1 January of the previous calendar year (R17)",
+    )
+    ticket_teams: list[int] | None = Field(
+        default=None, description="enabled team ids: only tickets of these teams or of no team are synced; unset = "
+                                  "all (R17)")
+    erp_user: str | None = Field(
+        default=None,
+        description="the ERP user number tickets and comments from the portal are entered under (inbound, R17); "
+                    "also the author of pinboard posts of tickets without a synced responsible user (R18)",
+    )
     today: date | None = Field(default=None, description="fixed date for dry runs and tests; unset = today")
 
-    @field_validator("mandanten", "properties", "person_types", mode="before")
+    @field_validator("mandanten", "properties", "person_types", "document_types", "document_types_without_time_filter",
+                     "ticket_full_history", "ticket_teams", mode="before")
     @classmethod
     def _split(cls, v: object, info: ValidationInfo) -> object:
         if isinstance(v, (int, float)):  # a single number given as an environment variable
-            return [v] if info.field_name == "mandanten" else [str(v)]
+            return [v] if info.field_name in _NUMBER_LISTS else [str(v)]
         if isinstance(v, str):
             items = [p.strip() for p in v.split(",") if p.strip()]
-            return items or None
+            return items or (None if info.field_name not in _DEFAULT_EMPTY else [])
         return v
 
-    @field_validator("properties")
+    @field_validator("properties", "ticket_full_history")
     @classmethod
     def _qualified(cls, v: list[str] | None) -> list[str] | None:
         for entry in v or ():
@@ -205,6 +238,24 @@ class WorkerSettings(BaseModel):
         description="Kafka static group membership (group.instance.id): a restarted worker takes its partitions "
                     "back at once instead of waiting for the old member's session to expire. Unique per worker "
                     "process; empty: dynamic membership")
+
+
+class InboundSettings(BaseModel):
+    """``bridge hooks``: casavi's REST hooks and the polling fallback (R17 inbound)."""
+
+    host: str = Field(default="127.0.0.1", description="where the hook receiver listens")
+    port: int = Field(default=18490, description="port of the hook receiver")
+    public_url: str | None = Field(
+        default=None, description="the URL casavi calls (https:// in production); unset = http://<host>:<port>/hooks")
+    user: str = Field(default="casavi", description="Basic auth user in the subscribed hook URL")
+    secret: SecretStr = Field(
+        default=SecretStr(""), description="Basic auth password in the subscribed hook URL; empty = a random one at "
+                                           "each start (the receiver subscribes anew at start)")
+    subscribe: bool = Field(default=True, description="subscribe to casavi's ticket events at start, "
+                                                      "unsubscribe at stop")
+    poll_interval_s: float = Field(default=300.0, ge=0, description="polling fallback: GET /tickets?date=… every N "
+                                                                    "seconds (0 = off)")
+    poll_lookback_h: float = Field(default=168.0, ge=0, description="how far the first poll looks back")
 
 
 class ReconcileSettings(BaseModel):
@@ -251,6 +302,7 @@ class BridgeSettings(BaseSettings):
     casavi: CasaviSettings = Field(default_factory=CasaviSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    inbound: InboundSettings = Field(default_factory=InboundSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     ui: UiSettings = Field(default_factory=UiSettings)

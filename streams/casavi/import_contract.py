@@ -61,9 +61,66 @@ simulator, which enforces exactly these rules) assume:
    (rule 4), and ``GET /properties/{id}`` lists them under ``responsibilities`` (the API
    text's sample shows that key).
 
+11. **Documents** (the documents import; the API text gives its fields but no path:
+   ``POST /documents`` is assumed, answered like ``/import`` with a ``jobId`` whose job lists
+   the document under ``results.items`` with entity ``document``). One document per request,
+   as the text's request body shows; upserted by ``id`` (the text: "existing documents are
+   updated"), ``{"id": …, "delete": true}`` deletes (absent: ``absent``). ``title`` is
+   required, and ``content`` (base64); ``location``/``resource`` are not used. ``sharedWith``
+   is a list of objects whose fields the text does not give: each names exactly one
+   ``propertyId``, ``unitId``, ``contractId`` or ``contactId``, which must exist
+   (``MISSING_REFERENCE``); the bridge sends one, what the ERP row names most narrowly.
+   Deleting what a document is shared with deletes the document (rule 4). ``type`` is a list
+   of strings (the type or document class), ``publishedAt`` an ISO date-time.
+   **Size limit:** the text states 10 MB for files (``/files``) and nothing for documents;
+   the same limit is assumed for a document's content: ``MAX_CONTENT_BYTES`` (10 MiB) of
+   decoded content; a larger one fails with ``CONTENT_TOO_LARGE``. A documents request may be
+   as large as such a document in base64 with its fields (``MAX_DOCUMENT_REQUEST_BYTES``).
+   ``GET /documents/{id}`` answers the document without its content.
+
+12. **Tickets** (``/tickets``). ``POST /tickets`` creates a ticket; its ``id`` "should be unique":
+   a second create with the same id is refused (409 ``TICKET_EXISTS``). ``PUT /tickets/{id}``
+   sets the fields sent (404 for an unknown id), ``GET /tickets/{id}`` and ``GET /tickets``
+   (``page`` from 1, 25 a page; ``date``: tickets created or changed at or after it; ``status``,
+   ``propertyId``, ``unitId``) read them. Besides the fields of the text's create body, the
+   fields of its ticket model ``sharedWithProperty``, ``reportedAt`` and ``customFields`` (an
+   object of strings) are taken; ``customFields`` carries what the model has no field for
+   (hints, trade, technical object, responsible team, due dates, priority). A body that breaks
+   ``models.Ticket`` is refused with 400 ``INVALID_FIELD``; a ``propertyId``, ``unitId``,
+   ``contactId``, ``sharedWithContacts`` entry or ``assignedToId`` (a staff member) that does not
+   exist with 422 ``MISSING_REFERENCE``. A ticket created in the portal gets a generated id (a
+   UUID, as the text's examples show); the bridge's own tickets carry its reference ids. The
+   bridge never deletes a ticket: one that leaves the projection is closed (``PUT`` with
+   ``status`` ``CLOSED``), so the tenant keeps its history.
+13. **Comments** (``/tickets/{id}/comments``). ``POST`` creates one (409 ``COMMENT_EXISTS`` for an id
+   the ticket has), ``PUT /tickets/{id}/comments/{commentId}`` sets ``text`` and ``isInternal``
+   (404 for an unknown comment), ``GET`` lists a ticket's comments. The text has no delete:
+   the bridge removes a comment from the tenants' view by making it internal with the neutral
+   text ``REMOVED_TEXT``. A comment names its author by ``authorId`` (a staff member) or
+   ``authorEmail``; the bridge sends neither and ``fallbackToAccount``, with the ERP author and
+   time at the top of the text. Internal comments (``isInternal``) are not shown to tenants.
+14. **Files** (``POST /files``): the raw content with ``X-Filename`` and ``Content-Type``, at most
+   ``MAX_CONTENT_BYTES`` (413 beyond), answered ``{"id": <int>}``. A file is attached to a ticket
+   through a comment naming it in ``attachments`` (changelog 1.11.5); the bridge's attachment
+   is such a comment, with the document's name as its text.
+15. **Posts** (``/posts``, changelog 1.8.0): ``POST`` creates (409 ``POST_EXISTS`` for a known
+   id), ``GET``/``PUT``/``DELETE /posts/{id}`` (404 for an unknown id). ``authorId`` is assumed
+   to name a staff member and ``propertyId`` a property (422 ``MISSING_REFERENCE``).
+16. **REST hooks.** The text gives the subscription's body (``eventName``, ``hookUrl``), its
+   answer (``{"id"}`` and a ``Location`` header to delete it) but no path: ``POST /hooks`` and
+   ``DELETE /hooks/{id}`` are assumed. Besides the five events it names, casavi is assumed to
+   send ``ticket_created`` (payload: the ticket's ``id`` and ``internalId``) and
+   ``ticket_comment_created`` (payload: ``ticketId``, ``commentId``) for tickets and comments
+   made in the portal, as the text's event model (``eventId``, ``eventName``,
+   ``eventTimestamp``, ``tenantId``, ``payload``), POSTed to ``hookUrl`` with the credentials
+   of its ``user:password@`` part as Basic auth, and sent again while the receiver does not
+   answer 2xx (up to ``HOOK_ATTEMPTS`` times).
+
 So a sink that must delete a contract and then its contact sends two imports: the
 contact delete in a later one (the sink's phases: ``streams/sink/plan.py``); staff go
-through ``/staff`` before the import that names them and are deleted after it.
+through ``/staff`` before the import that names them and are deleted after it; documents go
+through ``/documents`` after the import that creates what they are shared with and are
+deleted before the import that deletes it.
 """
 
 from __future__ import annotations
@@ -82,10 +139,21 @@ NESTED_LISTS: dict[EntityType, tuple[str, EntityType] | None] = {
     "contract": None,
     "staff": None,
     "responsibility": None,
+    "document": None,
+    "ticket": None,
+    "post": None,
+    "comment": None,
+    "attachment": None,
 }
 # Depth in the referential order: what must exist before an entity may be created.
 LEVEL: dict[EntityType, int] = {"contact": 0, "property": 0, "staff": 0, "unit": 1, "responsibility": 1,
-                                "contract": 2}
+                                "contract": 2, "document": 3, "ticket": 3, "post": 1, "comment": 4, "attachment": 4}
+# Rule 11: the largest document content casavi takes (decoded), and the largest documents request.
+MAX_CONTENT_BYTES = 10 * 1024 * 1024
+MAX_DOCUMENT_REQUEST_BYTES = (MAX_CONTENT_BYTES + 2) // 3 * 4 + 1024 * 1024
+CONTENT_TOO_LARGE = "CONTENT_TOO_LARGE"
+REMOVED_TEXT = "(entfernt)"  # rule 13: the text of a comment the bridge took back
+HOOK_ATTEMPTS = 5  # rule 16
 
 
 def delete_item(reference_id: str) -> dict[str, Any]:
@@ -139,4 +207,5 @@ def nest(
         return "properties", {**container(property_id), "units": [{**container(unit_id), "contracts": [item]}]}
     if entity == "responsibility":
         return "responsibilities", item
-    raise ValueError(f"casavi entity {entity!r} is not imported (staff go through /staff, rule 9)")
+    raise ValueError(f"casavi entity {entity!r} is not imported (staff go through /staff, rule 9, "
+                     "documents through /documents, rule 11)")

@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-EntityType = Literal["contact", "property", "unit", "contract", "staff", "responsibility"]
+EntityType = Literal["contact", "property", "unit", "contract", "staff", "responsibility", "document", "ticket", "post",
+                     "comment", "attachment"]
+TicketStatus = Literal["PENDING", "OPEN", "CLOSED", "INPROGRESS", "POSTPONED"]
 UnitPurpose = Literal["RESIDENTIAL", "COMMERCIAL", "PARKING", "OTHER"]
 ContractType = Literal["TENANT", "OWNER"]
 PartyRole = Literal["MAIN", "CO_TENANT", "RESIDENT", "PARTNER"]
@@ -132,7 +134,115 @@ class Responsibility(CasaviModel):
     team: str | None
 
 
-CasaviDocument = Contact | Property | Unit | Contract | Staff | Responsibility
+SHARE_KEYS: dict[str, EntityType] = {"propertyId": "property", "unitId": "unit", "contractId": "contract",
+                                     "contactId": "contact"}
+
+
+class ContentRef(CasaviModel):
+    """Where the sink finds a document's content: the key on the content topic and the
+    content's sha256 and size. A bridge field, replaced by ``content`` before casavi sees it."""
+
+    key: str
+    sha256: str
+    size: int
+
+
+class Document(CasaviModel):
+    """A document of the documents import (API text: id, title, name, type, publishedAt,
+    contentType, content or location/resource, sharedWith, delete). ``sharedWith`` holds one
+    object naming what the document is shared with (``import_contract`` rule 11):
+    ``{"propertyId": …}``, ``{"unitId": …}``, ``{"contractId": …}`` or ``{"contactId": …}``.
+    The bridge's commands carry ``contentRef`` instead of ``content`` (``CONTENT_REF``)."""
+
+    id: str
+    title: str
+    name: str | None
+    type: list[str]
+    published_at: datetime | None
+    content_type: str | None
+    shared_with: list[dict[str, str]]
+    content: str | None = None  # base64, as casavi receives it
+    location: str | None = None  # or where the document is kept (not used by the bridge)
+    resource: str | None = None
+
+    @field_validator("shared_with")
+    @classmethod
+    def _one_target(cls, v: list[dict[str, str]]) -> list[dict[str, str]]:
+        for share in v:
+            if len(share) != 1 or not set(share) <= set(SHARE_KEYS) or not all(share.values()):
+                raise ValueError(f"each share names one of {', '.join(SHARE_KEYS)}")
+        return v
+
+
+CONTENT_REF = "contentRef"  # the field of a document command that names its content
+
+
+class Ticket(CasaviModel):
+    """A ticket (``/tickets``; API text: id, number, title, description, type, propertyId, unitId,
+    status, statusText, contactId, sharedWithContacts, assignedToId). ``sharedWithProperty``,
+    ``reportedAt`` and ``customFields`` are in the text's ticket model, not in its create and
+    update bodies: ``import_contract`` rule 12 assumes they are taken too."""
+
+    id: str
+    number: int | None
+    title: str
+    description: str | None
+    type: str | None
+    property_id: str
+    unit_id: str | None
+    status: TicketStatus
+    status_text: str | None
+    contact_id: str | None
+    shared_with_contacts: list[str]
+    shared_with_property: bool
+    assigned_to_id: str | None
+    reported_at: datetime | None
+    custom_fields: dict[str, str | None]
+
+
+class Post(CasaviModel):
+    """A post on a property's pinboard (``/posts``; API text: id, title, text, authorId, propertyId,
+    allowComments, isImportant, showOnInfoboard)."""
+
+    id: str
+    title: str
+    text: str
+    author_id: str
+    property_id: str
+    allow_comments: bool = True
+    is_important: bool = False
+    show_on_infoboard: bool = False
+
+
+class Comment(CasaviModel):
+    """A ticket comment (``/tickets/{ticketId}/comments``; API text: id, text, isInternal, authorId,
+    authorEmail, fallbackToAccount, attachments)."""
+
+    id: str
+    text: str
+    is_internal: bool = False
+    author_id: str | None = None
+    author_email: str | None = None
+    fallback_to_account: bool = False
+    attachments: list[int] = Field(default_factory=list)
+
+
+class Attachment(CasaviModel):
+    """A document attached to a ticket: the bridge's entity. The sink uploads the content
+    (``POST /files``) and attaches the file through a comment with this id (the API text's way
+    since 1.11.5); ``contentRef`` names the content as for documents."""
+
+    id: str
+    name: str
+    content_type: str | None
+    content_ref: ContentRef
+
+
+class FileCreated(BaseModel):
+    id: int
+
+
+CasaviDocument = Contact | Property | Unit | Contract | Staff | Responsibility | Document | Ticket | Post | Comment
 
 DOCUMENT_TYPES: dict[EntityType, type[CasaviModel]] = {
     "contact": Contact,
@@ -141,6 +251,11 @@ DOCUMENT_TYPES: dict[EntityType, type[CasaviModel]] = {
     "contract": Contract,
     "staff": Staff,
     "responsibility": Responsibility,
+    "document": Document,
+    "ticket": Ticket,
+    "post": Post,
+    "comment": Comment,
+    "attachment": Attachment,
 }
 
 

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from streams.casavi.import_contract import STAFF_IN_USE
+from streams.casavi.models import SHARE_KEYS
 from streams.commands.model import CasaviCommand, CommandOp
 
 ReceiptStatus = Literal["applied", "unconfirmed", "failed"]
@@ -73,11 +74,24 @@ _PARENT_ENTITIES = {1: ("property",), 2: ("property", "unit")}
 
 def references(command: CasaviCommand) -> tuple[str, ...]:
     """The slots a command refers to: its containers and, for a contract, the contacts it
-    names, for a responsibility its staff member."""
-    parents = _PARENT_ENTITIES.get(len(command.parent_ids), ())
+    names, for a responsibility its staff member, for a document what it is shared with, for a
+    ticket or post its property, unit, contacts and staff member, for a comment its ticket."""
+    parents = ("ticket",) if command.entity in ("comment", "attachment") else \
+        _PARENT_ENTITIES.get(len(command.parent_ids), ())
     out = [f"{entity}:{ref}" for entity, ref in zip(parents, command.parent_ids, strict=False)]
+    doc = command.document or {}
+    if command.entity in ("ticket", "post"):
+        out += [f"property:{doc['propertyId']}"] if doc.get("propertyId") else []
+        out += [f"unit:{doc['unitId']}"] if doc.get("unitId") else []
+        contacts = {doc.get("contactId"), *doc.get("sharedWithContacts", [])} - {None}
+        out += [f"contact:{c}" for c in sorted(contacts)]
+        staff = doc.get("assignedToId") or doc.get("authorId")
+        out += [f"staff:{staff}"] if staff else []
     if command.document and command.entity == "contract":
         out += [f"contact:{c['contactId']}" for c in command.document.get("contacts", []) if c.get("contactId")]
     if command.document and command.entity == "responsibility" and command.document.get("staffId"):
         out.append(f"staff:{command.document['staffId']}")
+    if command.document and command.entity == "document":
+        out += [f"{SHARE_KEYS[k]}:{v}" for share in command.document.get("sharedWith", []) for k, v in share.items()
+                if k in SHARE_KEYS]
     return tuple(out)

@@ -337,7 +337,8 @@ def generate(seed: int, scale: float = 1.0, today: date | None = None) -> Datase
     # Document types and a few released documents per property
     T["document_type"] = [_row("document_type", document_type_code=c, name=n, document_class=k, updated_at=stamp())
                           for c, n, k in (("HO", "Hausordnung", "Allgemein"), ("NK", "Nebenkostenabrechnung", None),
-                                          ("PR", "Protokoll Eigentümerversammlung", "Versammlung"))]
+                                          ("PR", "Protokoll Eigentümerversammlung", "Versammlung"),
+                                          ("FOTO", "Foto", None))]
     docs: list[Row] = []
     for p in props[:: max(1, n_props // 20)]:
         did = len(docs) + 1
@@ -348,17 +349,81 @@ def generate(seed: int, scale: float = 1.0, today: date | None = None) -> Datase
                          updated_at=stamp()))
     T["document"] = docs
 
-    # Ticket lookups (tickets themselves come from the demo's live traffic, not the base set)
+    # Ticket lookups
     T["ticket_type"] = [_row("ticket_type", ticket_type_code=c, name=n, portal_mode=m, updated_at=stamp())
                         for c, n, m in (("SCHADEN", "Schadensmeldung", "STANDARD"), ("ANFRAGE", "Anfrage", "STANDARD"),
-                                        ("AUSHANG", "Aushang", "PINBOARD"), ("INTERN", "Intern", "BLOCKED"))]
+                                        ("AUSHANG", "Aushang", "PINBOARD"), ("INTERN", "Intern", "BLOCKED"),
+                                        ("OBJEKT", "Objektmeldung", "PROPERTY"))]
     T["ticket_status"] = [_row("ticket_status", status_code=c, name=n, status_kind=k, updated_at=stamp())
                           for c, n, k in (("NEU", "Neu", "OPEN"), ("BEARB", "In Bearbeitung", "IN_PROGRESS"),
                                           ("ZURUECK", "Zurückgestellt", "POSTPONED"), ("ERL", "Erledigt", "DONE"),
                                           ("STORNO", "Storniert", "CANCELLED"))]
     T["ticket_priority"] = [_row("ticket_priority", priority_code=c, name=n, rank=r, updated_at=stamp())
                             for c, n, r in (("HOCH", "Hoch", 1), ("NORMAL", "Normal", 2), ("NIEDRIG", "Niedrig", 3))]
+    _statements_and_tickets(ds, random.Random(f"tickets-{seed}"), n_props)
     return ds
+
+
+_SUBJECTS = {
+    "SCHADEN": ("Heizung kalt", "Wasserhahn tropft", "Fenster klemmt", "Klingel defekt", "Schimmel im Bad"),
+    "ANFRAGE": ("Kopie Mietvertrag", "Stellplatz gesucht", "Frage zur Abrechnung"),
+    "AUSHANG": ("Wasser abgestellt", "Treppenhausreinigung", "Aufzugswartung"),
+    "INTERN": ("Mahnlauf prüfen", "Rechtsstreit"),
+    "OBJEKT": ("Dach wird saniert", "Hoftor defekt"),
+}
+
+
+def _statements_and_tickets(ds: Dataset, rng: random.Random, n_props: int) -> None:
+    """Utility statements (NK) for some open tenant contracts; tickets of every portal mode and
+    state with public and internal notes, some with a photo (R16–R19). A generator of their own,
+    so the rest of the data set is the same as without them."""
+    T, today = ds.tables, ds.today
+    docs = T["document"]
+    open_contracts = [c for c in T["contract"] if c["contract_type"] == "TENANT" and c["end_date"] is None]
+    for c in open_contracts[:: max(1, len(open_contracts) // max(1, n_props * 3))]:
+        year = today.year - rng.choice((1, 1, 2))  # the one from two years ago is under the time filter
+        docs.append(_row("document", document_id=len(docs) + 1, property_id=c["property_id"], unit_id=c["unit_id"],
+                         contract_id=c["contract_id"], document_type_code="NK",
+                         name=f"Nebenkostenabrechnung {year} {c['contract_no']}.pdf", mime_type="application/pdf",
+                         created_at=datetime(year + 1, 3, rng.randrange(1, 28), 9, tzinfo=timezone.utc),
+                         released=rng.random() < 0.9, content=f"%PDF-1.4\n% NK {year}\n%%EOF\n".encode() * 40,
+                         updated_at=_ts(today, rng)))
+    tenants_of = {c["unit_id"]: c["person_id"] for c in open_contracts}
+    units_of: dict[int, list[Row]] = {}
+    for u in T["unit"]:
+        units_of.setdefault(u["property_id"], []).append(u)
+    modes = ("SCHADEN", "SCHADEN", "SCHADEN", "ANFRAGE", "AUSHANG", "INTERN", "OBJEKT")
+    statuses = ("NEU", "NEU", "BEARB", "ZURUECK", "ERL", "ERL", "STORNO")
+    tickets, notes, links = T["ticket"], T["ticket_note"], T["ticket_document"]
+    for p in T["property"]:
+        for _ in range(3):
+            kind = rng.choice(modes)
+            unit = rng.choice(units_of.get(p["property_id"], [None]))
+            tid = len(tickets) + 1
+            tickets.append(_row(
+                "ticket", ticket_id=tid, ticket_no=20000 + tid, ticket_type_code=kind,
+                subject=rng.choice(_SUBJECTS[kind]), description="Bitte um Rückmeldung." if kind != "AUSHANG"
+                else "Bitte beachten Sie den Aushang im Treppenhaus.", hint1=rng.choice((None, "Schlüssel beim Hausmeister")),
+                hint2=None, reporter_person_id=tenants_of.get(unit["unit_id"]) if unit and kind != "AUSHANG" else None,
+                trade=rng.choice((None, "Sanitär", "Elektro", "Heizung")),
+                reported_at=_ts(today - timedelta(days=rng.randrange(1, 700)), rng), property_id=p["property_id"],
+                unit_id=unit["unit_id"] if unit and kind in ("SCHADEN", "ANFRAGE") else None, technical_object=None,
+                responsible_user_id=rng.randrange(1, 9), responsible_team_id=p["team_id"],
+                due_from=None, due_to=None, status_code=rng.choice(statuses),
+                priority_code=rng.choice(("HOCH", "NORMAL", "NIEDRIG")), origin="ERP", updated_at=_ts(today, rng)))
+            for k in range(rng.randrange(0, 3)):
+                notes.append(_row("ticket_note", note_id=len(notes) + 1, ticket_id=tid, author="Hausverwaltung",
+                                  created_at=_ts(today - timedelta(days=rng.randrange(0, 30)), rng),
+                                  content=("Ein Handwerker ist beauftragt.", "Interner Vermerk zur Kostenübernahme.")[k % 2],
+                                  is_internal=k % 2 == 1, updated_at=_ts(today, rng)))
+            if kind == "SCHADEN" and rng.random() < 0.2:
+                did = len(docs) + 1
+                docs.append(_row("document", document_id=did, property_id=p["property_id"], unit_id=None,
+                                 contract_id=None, person_id=None, document_type_code="FOTO", name=f"Foto {tid}.jpg",
+                                 mime_type="image/jpeg", created_at=_ts(today - timedelta(days=5), rng), released=True,
+                                 content=b"\xff\xd8\xff\xe0" + bytes(rng.randrange(256) for _ in range(2048)),
+                                 updated_at=_ts(today, rng)))
+                links.append(_row("ticket_document", ticket_id=tid, document_id=did, updated_at=_ts(today, rng)))
 
 
 def _person(rng: random.Random, pid: int, today: date, updated_at: datetime,

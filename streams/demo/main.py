@@ -11,6 +11,9 @@
 The demo turns on the owner and caretaker licences and enables the person types TENANT and
 OWNER (prospects stay out), unless ``BRIDGE_SYNC__…`` says otherwise, so the summary shows
 owners, caretakers, staff with their property responsibilities and the data-quality report.
+It also runs ``bridge hooks``; the summary shows the documents, tickets, pinboard posts,
+comments and attachments in casavi, and a ticket and a comment written in the simulator's
+portal arriving on the inbound topic for the ERP.
 """
 
 from __future__ import annotations
@@ -66,6 +69,10 @@ def run_env(settings: BridgeSettings, run_id: str) -> dict[str, str]:
         "BRIDGE_KAFKA__DLQ_TOPIC": f"casavi.dlq.{run_id}",
         "BRIDGE_KAFKA__TICKS_TOPIC": f"bridge.ticks.{run_id}",
         "BRIDGE_KAFKA__RECEIPTS_TOPIC": f"casavi.receipts.{run_id}",
+        "BRIDGE_KAFKA__CONTENT_TOPIC": f"casavi.content.{run_id}",
+        "BRIDGE_KAFKA__INBOUND_TOPIC": f"casavi.inbound.{run_id}",
+        "BRIDGE_INBOUND__POLL_INTERVAL_S": env.get("BRIDGE_INBOUND__POLL_INTERVAL_S", "30"),
+        **({"BRIDGE_SYNC__ERP_USER": sync.erp_user} if sync.erp_user else {}),
         "BRIDGE_CASAVI__REQUESTS_PER_MINUTE": env.get("BRIDGE_CASAVI__REQUESTS_PER_MINUTE", "6000"),
     })
     return env
@@ -112,14 +119,17 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
     run_id = time.strftime("demo-%Y%m%d-%H%M%S")
     log_dir = settings.stack.state_dir / "logs"
     sim_db = settings.stack.state_dir / f"casavi-sim-{run_id}.sqlite"
-    services = BridgeServices(run_env(settings, run_id), log_dir, sim_db=sim_db, ui_port=settings.ui.port)
     today = effective_today(settings.sync)
+    dataset = generate(args.seed, args.scale, today)
+    if settings.sync.erp_user is None:  # portal tickets come into the ERP under the first staff user
+        erp_user = dataset.tables["staff_user"][0]["user_no"]
+        settings = settings.model_copy(update={"sync": settings.sync.model_copy(update={"erp_user": erp_user})})
+    services = BridgeServices(run_env(settings, run_id), log_dir, sim_db=sim_db, hooks=True, ui_port=settings.ui.port)
     try:
         _say(f"2/5 casavi simulator on {services.sim_url}, worker, sink (logs in {log_dir}) ...")
         services.start()
         _say(f"    protocol page: {services.ui_url} (bridge ui; log {log_dir / 'ui.log'})")
         with psycopg.connect(postgres.conninfo(settings.stack), autocommit=True) as conn:
-            dataset = generate(args.seed, args.scale, today)
             load_started = time.monotonic()
             loaded = load(conn, dataset, replace=True)
             _say(f"3/5 housing company loaded in {time.monotonic() - load_started:.1f}s: "
@@ -134,6 +144,8 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
             _say(f"    casavi calls: {sum(stats['requests'].values())} "
                  f"({stats['write_calls']} writes, {stats['import_items']} items)")
             people = people_summary(sim_get(services.sim_url, "/_sim/state"), dataset, settings, sync_started)
+            people += portal_summary(sim_get(services.sim_url, "/_sim/state"))
+            people += inbound_summary(services, settings, f"casavi.inbound.{run_id}")
 
             _say("5/5 live changes ...")
             latencies = probe_latencies(conn, services, dataset, n=20)
@@ -201,6 +213,68 @@ def people_summary(state: dict[str, dict[str, Any]], dataset: Any, settings: Bri
         f"responsibilities ({responsible} responsible)",
         f"data quality           {quality}",
     ]
+
+
+def portal_summary(state: dict[str, dict[str, Any]]) -> list[str]:
+    """Documents (R16), tickets, posts, comments and attachments (R17–R19) in casavi."""
+    tickets = [t for t in state["tickets"].values() if t["status"] != "CLOSED"]
+    shared = sum(1 for t in tickets if t["sharedWithProperty"])
+    comments = [c for c in state["comments"].values() if not c["isInternal"] and not c.get("contactId")]
+    attachments = sum(1 for c in comments if c["attachments"])
+    kinds: dict[str, int] = {}
+    for d in state["documents"].values():
+        key = next(iter(d["sharedWith"][0]))
+        kinds[key] = kinds.get(key, 0) + 1
+    by = ", ".join(f"{n} by {k.removesuffix('Id')}" for k, n in sorted(kinds.items()))
+    return [
+        f"documents              {len(state['documents'])} released documents with their content ({by})",
+        f"tickets                {len(tickets)} open ({shared} shared with the property, the others with the "
+        f"reporter), {len(state['tickets']) - len(tickets)} closed; {len(state['posts'])} pinboard posts",
+        f"comments               {len(comments) - attachments} public notes, {attachments} attachments "
+        "(internal notes: none, BLOCKED tickets: none)",
+    ]
+
+
+def inbound_summary(services: BridgeServices, settings: BridgeSettings, topic: str) -> list[str]:
+    """A ticket and a comment written in the simulator's portal, as the ERP reads them from the
+    inbound topic (ids and kinds only)."""
+    from kafka import KafkaConsumer
+
+    from streams.inbound.model import decode
+
+    state = sim_get(services.sim_url, "/_sim/state")
+    contracts = sorted(state["contracts"].values(), key=lambda c: c["id"])
+    open_tickets = sorted(ref for ref, t in state["tickets"].items() if t["status"] != "CLOSED")
+    if not contracts or not open_tickets:
+        return ["inbound                nothing to write in the portal"]
+    contract = contracts[0]
+    unit = state["units"][contract["unitId"]]
+    tenant = contract["contacts"][0]["contactId"]
+    httpx.post(f"{services.sim_url}/_sim/portal/tickets", timeout=10, json={
+        "propertyId": unit["propertyId"], "unitId": contract["unitId"], "contactId": tenant,
+        "title": "Rauchmelder piept", "description": "Seit gestern Abend."}).raise_for_status()
+    ticket = state["tickets"][open_tickets[0]]
+    author = ticket.get("contactId") or tenant
+    httpx.post(f"{services.sim_url}/_sim/portal/tickets/{open_tickets[0]}/comments", timeout=10,
+               json={"contactId": author, "text": "Danke für die schnelle Hilfe."})
+    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap_servers.split(","),
+                             auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+                             consumer_timeout_ms=1000)
+    events: list[Any] = []
+    try:
+        def arrived() -> bool:
+            events.extend(decode(r.value) for r in consumer)
+            return len({e.event_id for e in events}) >= 2
+        wait_for(arrived, 90, "the portal ticket and comment on the inbound topic")
+    except TimeoutError:
+        pass
+    finally:
+        consumer.close()
+    lines = [f"inbound                {len(events)} events on {topic} for the ERP (bridge hooks):"]
+    lines += [f"  {e.kind:<16} ticket {e.ticket_id}" + (f" (ERP ticket {e.erp_ticket_no})" if e.erp_ticket_no else "")
+              + f", property {e.property_id}, contact {e.contact_id}, ERP user {e.erp_user}, via {e.source}"
+              for e in events]
+    return lines
 
 
 def probe_latencies(conn: Any, services: BridgeServices, dataset: Any, n: int) -> list[float]:

@@ -86,12 +86,13 @@ class Service:
 
 
 class BridgeServices:
-    """Simulator + worker + sink (+ the protocol page with ``ui_port``), started in that order
-    and stopped in reverse. The page is watched by nobody: a page that cannot start (its port
-    taken) leaves the bridge running."""
+    """Simulator + worker + sink (+ the hook receiver, ``hooks=True``; + the protocol page with
+    ``ui_port``), started in that order and stopped in reverse. The page is watched by nobody: a
+    page that cannot start (its port taken) leaves the bridge running."""
 
     def __init__(self, env: Mapping[str, str], log_dir: Path, sim_port: int = 18480,
-                 sim_db: Path | None = None, sim_rate_limit: float = 0.0, ui_port: int | None = None) -> None:
+                 sim_db: Path | None = None, sim_rate_limit: float = 0.0, hooks: bool = False,
+                 ui_port: int | None = None) -> None:
         self.env = dict(env)
         self.sim_url = f"http://127.0.0.1:{sim_port}"
         self.env["BRIDGE_CASAVI__SYSTEM"] = self.env.get("BRIDGE_CASAVI__SYSTEM", "test")
@@ -102,6 +103,7 @@ class BridgeServices:
         self.sim = Service("casavi-sim", sim_args, self.env, log_dir)
         self.worker = Service("worker", ["worker"], self.env, log_dir)
         self.sink = Service("sink", ["sink"], self.env, log_dir)
+        self.hooks = Service("hooks", ["hooks"], self.env, log_dir) if hooks else None
         self.ui = Service("ui", ["ui", "--port", str(ui_port)], self.env, log_dir) if ui_port else None
         self.ui_url = f"http://127.0.0.1:{ui_port}/" if ui_port else None
 
@@ -109,6 +111,8 @@ class BridgeServices:
         self.start_sim(timeout_s)
         self.worker.start()
         self.sink.start()
+        if self.hooks is not None:
+            self.hooks.start()
         if self.ui is not None:
             self.ui.start()
 
@@ -123,14 +127,18 @@ class BridgeServices:
 
         wait_for(up, timeout_s, "casavi simulator answering")
 
+    def _all(self) -> list[Service]:
+        return [self.sim, self.worker, self.sink, *([self.hooks] if self.hooks is not None else [])]
+
     def check(self) -> None:
-        for s in (self.sim, self.worker, self.sink):
+        for s in self._all():
             s.check()
 
     def stop(self) -> None:
-        for s in (self.ui, self.sink, self.worker, self.sim):
-            if s is not None:
-                s.stop()
+        if self.ui is not None:
+            self.ui.stop()
+        for s in reversed(self._all()):
+            s.stop()
 
     def __enter__(self) -> BridgeServices:
         self.start()

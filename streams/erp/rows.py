@@ -18,12 +18,13 @@ personal data reaches a log or a DLQ record.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from streams.erp.schema import TABLES
 
@@ -291,7 +292,17 @@ class DocumentTypeRow(ErpRow):
     document_class: str | None = None
 
 
+def content_digest(content: bytes) -> str:
+    """The sha256 of a document's content (hex): how the bridge names content it does not hold."""
+    return hashlib.sha256(content).hexdigest()
+
+
 class DocumentRow(ErpRow):
+    """A document without its content: the row keeps the content's sha256 and size, never the
+    bytes (R16). A decoded row's ``content`` column is digested when the row is parsed; a row
+    without the column (a persisted row, an update that did not send it) keeps the digest it
+    names. The content itself travels through the content topic (``docs/design.md``)."""
+
     table: ClassVar[str] = "document"
     primary_key: ClassVar[tuple[str, ...]] = ("document_id",)
 
@@ -305,7 +316,25 @@ class DocumentRow(ErpRow):
     mime_type: str | None = None
     created_at: datetime | None = None
     released: bool | None = None
-    content: bytes | None = None
+    content_sha256: str | None = None  # derived from the content column
+    content_size: int | None = None  # bytes
+
+    @model_validator(mode="before")
+    @classmethod
+    def _digest_content(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or "content" not in data:
+            return data
+        content = data["content"]
+        out = {k: v for k, v in data.items() if k != "content"}
+        if content is None:
+            out.update(content_sha256=None, content_size=None)
+        elif isinstance(content, (bytes, bytearray, memoryview)):
+            raw = bytes(content)
+            out.update(content_sha256=content_digest(raw), content_size=len(raw))
+        else:
+            out["content_sha256"] = content  # not bytes: let validation name the column's error
+            out["content_size"] = None
+        return out
 
 
 class TicketTypeRow(ErpRow):
@@ -380,6 +409,10 @@ class TicketDocumentRow(ErpRow):
     ticket_id: int
     document_id: int
 
+
+# Columns the row models keep only as a digest, with the fields derived from them: a column left
+# out of an update (Debezium's unavailable value) keeps the derived fields of the row held.
+DERIVED_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {"document": {"content": ("content_sha256", "content_size")}}
 
 ROW_MODELS: dict[str, type[ErpRow]] = {
     m.table: m

@@ -26,9 +26,9 @@ from datetime import date
 from streams.casavi.import_contract import LEVEL
 from streams.commands.model import CasaviCommand
 from streams.projection.model import Desired, EmittedEntry
-from streams.projection.project import Config, project_with, with_email_peers
+from streams.projection.project import Config, project_with, with_dependants, with_email_peers
 from streams.projection.roots import Root, root_sort_key
-from streams.projection.rules import GONE, Rules
+from streams.projection.rules import GONE, Rejection, Rules
 from streams.projection.state import ErpState
 
 UPSERT_NEW = "upsert new"
@@ -156,15 +156,18 @@ def plan(
     record: bool = True,
     force: bool = False,
     errors: list[tuple[Root, BaseException]] | None = None,
+    rejected: list[Rejection] | None = None,
 ) -> list[CasaviCommand]:
     """Project every root (and the persons sharing an e-mail address with a person among
-    them, R08), diff it against ``emitted`` and return the commands in emit order. With
+    them, R08, and the roots that read whether their entities are synced: documents, R16),
+    diff it against ``emitted`` and return the commands in emit order. With
     ``record`` the table is updated as if the commands were emitted; with ``force`` every
     desired slot is sent, whatever was emitted before. With ``errors``, a root whose
-    projection raises is left out (nothing recorded) and reported there."""
+    projection raises is left out (nothing recorded) and reported there. With ``rejected``,
+    it receives what the projection wants but casavi cannot take (``Rejection``)."""
     per_root: list[tuple[Root, list[CasaviCommand]]] = []
     rules = Rules(state, config, today)
-    for root in sorted(with_email_peers(state, roots), key=root_sort_key):
+    for root in sorted(with_dependants(state, with_email_peers(state, roots)), key=root_sort_key):
         excluded: dict[str, str] = {}
         try:
             out = project_with(rules, root, excluded)
@@ -185,4 +188,6 @@ def plan(
     if record:
         for root, cmds in per_root:
             emitted.record(cmds, root)
+    if rejected is not None:
+        rejected.extend(rules.rejections)
     return order_commands(c for _, cmds in per_root for c in cmds)

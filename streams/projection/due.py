@@ -12,7 +12,9 @@ A row's due day is the first day on which the answer differs from the day before
 - ``unit.valid_to`` E: synced through E, removed on E + 1;
 - ``contract``: valid from ``start_date - portal_days_before_start``, removed on
   ``end_date + delete_after_days + 1``; it becomes the unit's current contract on
-  ``start_date``.
+  ``start_date``;
+- ``document`` created (``ticket`` reported) in year Y: under the time filter (R16, R17) it is
+  synced through the end of year Y + 1 and removed on 1 January of Y + 2.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from streams.erp.rows import ContractRow, ErpRow, Key, PropertyRow, UnitRow
-from streams.projection.roots import PersonRoot, Root, UnitRoot
+from streams.erp.rows import ContractRow, DocumentRow, ErpRow, Key, PropertyRow, TicketRow, UnitRow
+from streams.projection.roots import DocumentRoot, PersonRoot, Root, TicketRoot, UnitRoot
 from streams.projection.rules import ProjectionConfig
 from streams.projection.state import ErpState
 
-DUE_TABLES = frozenset({"property", "unit", "contract"})
+DUE_TABLES = frozenset({"property", "unit", "contract", "document", "ticket"})
 ONE_DAY = timedelta(days=1)
 
 
@@ -43,6 +45,10 @@ def due_days(row: ErpRow, config: ProjectionConfig) -> set[date]:
         if row.end_date is not None:
             days.add(row.end_date + timedelta(days=config.delete_after_days) + ONE_DAY)
         return days
+    if isinstance(row, DocumentRow):
+        return {date(row.created_at.year + 2, 1, 1)} if row.created_at is not None else set()
+    if isinstance(row, TicketRow):
+        return {date(row.reported_at.year + 2, 1, 1)} if row.reported_at is not None else set()
     return set()
 
 
@@ -57,6 +63,10 @@ def roots_of_due_row(state: ErpState, table: str, key: Key) -> set[Root]:
     elif isinstance(row, ContractRow):
         roots.add(UnitRoot(row.unit_id))
         roots.update(PersonRoot(pid) for pid in state.persons_of_contract(row.contract_id))
+    elif isinstance(row, DocumentRow):
+        roots.add(DocumentRoot(row.document_id))
+    elif isinstance(row, TicketRow):
+        roots.add(TicketRoot(row.ticket_id))
     return roots
 
 

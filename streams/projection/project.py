@@ -15,12 +15,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+from streams.casavi.import_contract import MAX_CONTENT_BYTES
 from streams.erp.rows import ContractRow, PersonRow
 from streams.projection import ids
 from streams.projection.due import roots_due_in
 from streams.projection.model import Desired, slot_key
-from streams.projection.roots import PersonRoot, PropertyRoot, Root, StaffRoot, UnitRoot
-from streams.projection.rules import GONE, ProjectionConfig, Rules
+from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot, UnitRoot
+from streams.projection.rules import (
+    ATTACHMENT_TOO_LARGE,
+    DOCUMENT_SHARE_NOT_SYNCED,
+    DOCUMENT_TOO_LARGE,
+    GONE,
+    NOTE_OF_POST,
+    POST_WITHOUT_AUTHOR,
+    TICKET_IS_POST,
+    TICKET_NOT_POST,
+    ProjectionConfig,
+    Rejection,
+    Rules,
+)
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
 
@@ -63,7 +76,18 @@ def all_roots(state: ErpState) -> set[Root]:
     roots.update(UnitRoot(u.unit_id) for u in state.units.values())
     roots.update(PersonRoot(p.person_id) for p in state.persons.values())
     roots.update(StaffRoot(u.user_id) for u in state.staff_users.values())
+    roots.update(DocumentRoot(d.document_id) for d in state.documents.values())
+    roots.update(TicketRoot(t.ticket_id) for t in state.tickets.values())
     return roots
+
+
+def with_dependants(state: ErpState, roots: Iterable[Root]) -> set[Root]:
+    """``roots`` and the roots that read whether their entities are synced (documents of a
+    property, unit, contract or person: ``ErpState.dependants``)."""
+    out = set(roots)
+    for root in list(out):
+        out.update(state.dependants(root))
+    return out
 
 
 def with_email_peers(state: ErpState, roots: Iterable[Root]) -> set[Root]:
@@ -91,7 +115,8 @@ def roots_due(state: ErpState, config: Config, since: date, today: date) -> set[
     """
     if today <= since:
         return set()
-    rows = [*state.properties.values(), *state.units.values(), *state.contracts.values()]
+    rows = [*state.properties.values(), *state.units.values(), *state.contracts.values(), *state.documents.values(),
+            *state.tickets.values()]
     return roots_due_in(state, ProjectionConfig.of(config), rows, since, today)
 
 
@@ -105,6 +130,10 @@ def project_with(rules: Rules, root: Root, excluded: dict[str, str] | None = Non
         return _project_person(rules, root.person_id, excluded)
     if isinstance(root, StaffRoot):
         return _project_staff(rules, root.user_id, excluded)
+    if isinstance(root, DocumentRoot):
+        return _project_document(rules, root.document_id, excluded)
+    if isinstance(root, TicketRoot):
+        return _project_ticket(rules, root.ticket_id, excluded)
     return _project_property(rules, root.property_id, excluded)
 
 
@@ -186,6 +215,94 @@ def _project_unit(rules: Rules, unit_id: int, excluded: dict[str, str] | None) -
 
 
 
+def _project_document(rules: Rules, document_id: int, excluded: dict[str, str] | None) -> dict[str, Desired]:
+    d = rules.state.document(document_id)
+    if d is None:
+        return {}
+    reason, p = rules.document_reason(d)
+    if p is None:
+        return {}  # no property: no id either
+    ref = ids.document_ref(rules.property_ref(p), document_id, rules.sep)
+    share = rules.document_share(d, p) if reason is None else None
+    if reason is None and share is None:
+        reason = DOCUMENT_SHARE_NOT_SYNCED
+    if reason is None and rules.document_too_large(d):
+        reason = DOCUMENT_TOO_LARGE
+        rules.rejections.append(Rejection(
+            "document", ref, DocumentRoot(document_id).key, d.content_sha256 or "",
+            f"document {ref}: content of {d.content_size} bytes is over casavi's limit of "
+            f"{MAX_CONTENT_BYTES} bytes; not sent (content is never cut)"))
+    if reason is not None:
+        if excluded is not None:
+            excluded[slot_key("document", ref)] = reason
+        return {}
+    assert share is not None
+    doc = Desired("document", ref, (), rules.document_document(d, ref, share))
+    return {doc.key: doc}
+
+
+def _project_ticket(rules: Rules, ticket_id: int, excluded: dict[str, str] | None) -> dict[str, Desired]:
+    """R17–R19: the ticket (or, for a pinboard notice, the post) with its comments and attachments."""
+    st = rules.state
+    t = st.ticket(ticket_id)
+    if t is None or t.ticket_no is None:
+        return {}  # no number, no id
+    reason, p, tt = rules.ticket_reason(t)
+    if p is None:
+        return {}
+    ref = ids.ticket_ref(rules.property_ref(p), t.ticket_no, rules.sep)
+    notes = [n for n in (st.ticket_note(nid) for nid in st.notes_by_ticket.of(ticket_id)) if n is not None]
+    out: dict[str, Desired] = {}
+    marks: dict[str, str] = {}  # slot -> why it is not in the projection
+
+    def part_reasons(why: str) -> None:
+        for n in notes:
+            marks[slot_key("comment", ids.comment_ref(ref, n.note_id, rules.sep))] = why
+
+    if reason is None and tt is not None and tt.portal_mode == "PINBOARD":
+        author = rules.post_author(t)
+        marks[slot_key("ticket", ref)] = TICKET_IS_POST
+        if author is None:
+            marks[slot_key("post", ref)] = POST_WITHOUT_AUTHOR
+        else:
+            post = Desired("post", ref, (), rules.post_document(t, ref, p, tt, author))
+            out[post.key] = post
+        part_reasons(NOTE_OF_POST)
+    elif reason is None and tt is not None:
+        ticket = Desired("ticket", ref, (), rules.ticket_document(t, ref, p, tt))
+        out[ticket.key] = ticket
+        marks[slot_key("post", ref)] = TICKET_NOT_POST
+        for n in notes:
+            cref = ids.comment_ref(ref, n.note_id, rules.sep)
+            why = rules.note_reason(n)
+            if why is not None:
+                marks[slot_key("comment", cref)] = why
+                continue
+            c = Desired("comment", cref, (ref,), rules.comment_document(n, cref))
+            out[c.key] = c
+        for document_id in sorted(st.documents_by_ticket.of(ticket_id)):
+            d = st.document(document_id)
+            if d is None or rules.attachment_reason(d) is not None:
+                continue  # what casavi holds of it is deleted: its slot is not produced
+            aref = ids.attachment_ref(ref, document_id, d.content_sha256 or "", rules.sep)
+            if rules.document_too_large(d):
+                marks[slot_key("attachment", aref)] = ATTACHMENT_TOO_LARGE
+                rules.rejections.append(Rejection(
+                    "attachment", aref, TicketRoot(ticket_id).key, d.content_sha256 or "",
+                    f"attachment {aref}: content of {d.content_size} bytes is over casavi's limit of "
+                    f"{MAX_CONTENT_BYTES} bytes; not sent (content is never cut)"))
+                continue
+            a = Desired("attachment", aref, (ref,), rules.attachment_document(d, aref))
+            out[a.key] = a
+    else:
+        for entity in ("ticket", "post"):
+            marks[slot_key(entity, ref)] = reason or GONE
+        part_reasons(reason or GONE)
+    if excluded is not None:
+        excluded.update(marks)
+    return out
+
+
 def _later(a: ContractRow, b: ContractRow) -> bool:
     ka = (a.start_date or date.min, a.contract_id)
     kb = (b.start_date or date.min, b.contract_id)
@@ -215,5 +332,6 @@ __all__ = [
     "project_roots",
     "project_with",
     "roots_due",
+    "with_dependants",
     "with_email_peers",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import date
 
 from streams.projection.project import Config
-from streams.projection.roots import PersonRoot, Root, StaffRoot, UnitRoot
+from streams.projection.roots import DocumentRoot, PersonRoot, Root, StaffRoot, TicketRoot, UnitRoot
 from streams.projection.rules import ProjectionConfig, Rules
 from streams.projection.state import ErpState
 
@@ -48,4 +48,24 @@ def roots_affected_by_config(state: ErpState, old: Config, new: Config, today: d
         roots.update(PersonRoot(c.person_id) for c in state.caretakers.values())
     if a.staff_role != b.staff_role:  # R12
         roots.update(StaffRoot(u.user_id) for u in state.staff_users.values())
+    if (a.document_types, a.document_types_unfiltered) != (b.document_types, b.document_types_unfiltered):  # R16
+        codes = set(state.documents_by_type) if a.document_types is None or b.document_types is None \
+            else set(a.document_types ^ b.document_types)
+        codes |= a.document_types_unfiltered ^ b.document_types_unfiltered
+        for code in codes:
+            roots.update(DocumentRoot(d) for d in state.documents_by_type.of(code))
+        if a.document_types is None or b.document_types is None:  # documents without a type too
+            roots.update(DocumentRoot(d.document_id) for d in state.documents.values() if not d.document_type_code)
+    if a.ticket_full_history != b.ticket_full_history:  # R17: the properties whose filter changed
+        changed = a.ticket_full_history ^ b.ticket_full_history
+        for p in state.properties.values():
+            if (p.mandant_no, p.property_no) in changed or (None, p.property_no) in changed:
+                roots.update(TicketRoot(t) for t in state.tickets_by_property.of(p.property_id))
+    if a.ticket_teams != b.ticket_teams:  # R17 team filter
+        teams = set(state.tickets_by_team) if a.ticket_teams is None or b.ticket_teams is None \
+            else set(a.ticket_teams ^ b.ticket_teams)
+        for team in teams:
+            roots.update(TicketRoot(t) for t in state.tickets_by_team.of(team))
+    if a.erp_user != b.erp_user:  # R18: the author of posts of tickets without a responsible user
+        roots.update(TicketRoot(t.ticket_id) for t in state.tickets.values())
     return roots

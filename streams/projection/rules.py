@@ -26,6 +26,19 @@ Decisions (see ``docs/projection.md``):
   address, only the one with the lowest person number carries it (R08).
 * A staff user is synced unless inactive or without a user number (R12); a property's
   responsibilities name the synced staff users with rights on it or in its team.
+* A document is synced when its property is synced, it is released, its type is selected
+  (the time filter: created on or after 1 January of the previous calendar year, unless its
+  type is configured without it), it has content, and what it is shared with — the person,
+  else the contract, else the unit the row names, else the property — is synced (R16).
+  Content over casavi's limit is rejected (a dead letter), never cut.
+* A ticket is synced when its property is synced, it was not created in the portal (casavi
+  has it), its type is known and not ``BLOCKED`` (R18), its status is known and open (not
+  ``DONE``, not ``CANCELLED``), it has a number, it was reported on or after 1 January of the
+  previous calendar year unless its property has the full ticket history, and it belongs to
+  an enabled team or to none (R17). A ``PINBOARD`` ticket is a post on its property's
+  pinboard, without status (R18); the others are casavi tickets, ``PROPERTY`` shared with the
+  property, ``STANDARD`` with the reporter. A ticket's notes that are not internal are its
+  comments (R19); its released documents its attachments.
 """
 
 from __future__ import annotations
@@ -35,19 +48,39 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from streams.casavi.import_contract import MAX_CONTENT_BYTES
 from streams.casavi.models import (
+    CONTENT_REF,
     Address,
+    Attachment,
     BankAccount,
+    Comment,
     Contact,
+    ContentRef,
     Contract,
     ContractParty,
+    Document,
+    Post,
     Property,
     Responsibility,
     Staff,
     StaffRole,
+    Ticket,
+    TicketStatus,
     Unit,
 )
-from streams.erp.rows import BuildingRow, ContractRow, PersonRow, PropertyRow, StaffUserRow, UnitRow
+from streams.erp.rows import (
+    BuildingRow,
+    ContractRow,
+    DocumentRow,
+    PersonRow,
+    PropertyRow,
+    StaffUserRow,
+    TicketNoteRow,
+    TicketRow,
+    TicketTypeRow,
+    UnitRow,
+)
 from streams.projection import ids
 from streams.projection.state import ErpState
 from streams.settings import PROPERTY_MANDANT_MARK, SyncSettings
@@ -79,7 +112,34 @@ STAFF_INACTIVE = "R12 staff user inactive"
 STAFF_WITHOUT_NUMBER = "R12 staff user without number"
 STAFF_WITHOUT_NAME = "R12 staff user without first or last name"
 NOT_RESPONSIBLE = "R12 no rights on the property"
+DOCUMENT_NOT_RELEASED = "R16 document not released"
+DOCUMENT_TYPE_NOT_SELECTED = "R16 document type not selected"
+DOCUMENT_TOO_OLD = "R16 document older than the time filter"
+DOCUMENT_WITHOUT_CONTENT = "R16 document without content"
+DOCUMENT_TOO_LARGE = "R16 document content over casavi's size limit"
+DOCUMENT_SHARE_NOT_SYNCED = "R16 what the document is shared with is not synced"
+TICKET_FROM_PORTAL = "R17 ticket created in the portal"
+TICKET_TYPE_UNKNOWN = "R18 ticket type unknown"
+TICKET_TYPE_BLOCKED = "R18 ticket type blocked"
+TICKET_STATUS_UNKNOWN = "R17 ticket status unknown"
+TICKET_DONE = "R17 ticket done"
+TICKET_CANCELLED = "R17 ticket cancelled"
+TICKET_WITHOUT_NUMBER = "R17 ticket without number"
+TICKET_TOO_OLD = "R17 ticket older than the time filter"
+TICKET_TEAM_NOT_ENABLED = "R17 ticket of a team not enabled"
+TICKET_IS_POST = "R18 pinboard notice: a post, not a ticket"
+TICKET_NOT_POST = "R18 not a pinboard notice"
+POST_WITHOUT_AUTHOR = "R18 pinboard post without an author"
+NOTE_INTERNAL = "R19 internal note"
+NOTE_WITHOUT_TEXT = "R19 note without text"
+NOTE_OF_POST = "R18 a pinboard post has no comments"
+ATTACHMENT_NOT_RELEASED = "R17 ticket document not released"
+ATTACHMENT_WITHOUT_CONTENT = "R17 ticket document without content"
+ATTACHMENT_TOO_LARGE = "R17 ticket document over casavi's size limit"
 GONE = "R13 no longer in projection"
+
+# R17: the ERP's kind of status -> casavi's ticket status (DONE and CANCELLED are not synced)
+TICKET_STATUS: dict[str, TicketStatus] = {"OPEN": "OPEN", "IN_PROGRESS": "INPROGRESS", "POSTPONED": "POSTPONED"}
 
 # Parties of a TENANT contract who are tenants themselves and so need an e-mail (R07); a
 # RESIDENT (Mitbewohner) lives there without being a party to the lease.
@@ -110,6 +170,11 @@ class ProjectionConfig:
     owner_licence: bool
     caretaker_licence: bool
     staff_role: StaffRole
+    document_types: frozenset[str] | None
+    document_types_unfiltered: frozenset[str]
+    ticket_full_history: PropertySelection
+    ticket_teams: frozenset[int] | None
+    erp_user: str | None
 
     @classmethod
     def of(cls, config: SyncSettings | ProjectionConfig) -> ProjectionConfig:
@@ -129,6 +194,11 @@ class ProjectionConfig:
             owner_licence=config.owner_licence,
             caretaker_licence=config.caretaker_licence,
             staff_role=config.staff_role,
+            document_types=None if config.document_types is None else frozenset(config.document_types),
+            document_types_unfiltered=frozenset(config.document_types_without_time_filter),
+            ticket_full_history=property_selection(config.ticket_full_history),
+            ticket_teams=None if config.ticket_teams is None else frozenset(config.ticket_teams),
+            erp_user=config.erp_user.strip() if config.erp_user and config.erp_user.strip() else None,
         )
         _CACHE.clear()
         _CACHE[fingerprint] = pc
@@ -150,10 +220,28 @@ def person_no_order(person_no: str) -> tuple[int, int, str]:
     return (0, int(digits), digits) if digits.isdigit() else (1, 0, digits)
 
 
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An entity the projection wants in casavi that casavi cannot take (content over its
+    size limit, R16): not sent, reported as a dead letter. Names no personal data."""
+
+    entity: str
+    reference_id: str
+    root: str
+    fingerprint: str  # what was rejected (the content's digest): the same rejection is reported once
+    reason: str
+
+
+def time_filter_start(today: date) -> date:
+    """R16/R17: 1 January of the previous calendar year."""
+    return date(today.year - 1, 1, 1)
+
+
 class Rules:
     """The rules evaluated against one state, configuration and day."""
 
-    __slots__ = ("state", "cfg", "today", "sep", "_start_limit", "_end_limit", "_email_owner")
+    __slots__ = ("state", "cfg", "today", "sep", "_start_limit", "_end_limit", "_email_owner", "_since",
+                 "rejections")
 
     def __init__(self, state: ErpState, config: SyncSettings | ProjectionConfig, today: date) -> None:
         self.state = state
@@ -164,6 +252,8 @@ class Rules:
         self._start_limit = today + timedelta(days=self.cfg.portal_days_before_start)
         self._end_limit = today - timedelta(days=self.cfg.delete_after_days)
         self._email_owner: dict[str, int | None] = {}  # R08, per e-mail key: who carries it
+        self._since = time_filter_start(today)  # R16/R17
+        self.rejections: list[Rejection] = []  # filled while projecting (R16 size limit)
 
     # --- ids ------------------------------------------------------------------------------
 
@@ -321,6 +411,196 @@ class Rules:
         if not u.has_name:
             return STAFF_WITHOUT_NAME
         return None
+
+    def document_reason(self, d: DocumentRow) -> tuple[str | None, PropertyRow | None]:
+        """R01 (through the property), R16 release, type, time filter and content. Returns
+        (reason, property row). What it is shared with is ``document_share``."""
+        st, cfg = self.state, self.cfg
+        p = st.property(d.property_id) if d.property_id is not None else None
+        if p is None:
+            return PROPERTY_UNKNOWN, None
+        if self.property_reason(p) is not None:
+            return PROPERTY_NOT_SYNCED, p
+        if not d.released:
+            return DOCUMENT_NOT_RELEASED, p
+        code = d.document_type_code or ""
+        if code not in cfg.document_types_unfiltered:
+            if cfg.document_types is not None and code not in cfg.document_types:
+                return DOCUMENT_TYPE_NOT_SELECTED, p
+            if d.created_at is not None and d.created_at.date() < self._since:
+                return DOCUMENT_TOO_OLD, p
+        if d.content_sha256 is None:
+            return DOCUMENT_WITHOUT_CONTENT, p
+        return None, p
+
+    def document_share(self, d: DocumentRow, p: PropertyRow) -> dict[str, str] | None:
+        """R16 visibility as the ERP row says, most narrowly: the person, else the contract,
+        else the unit, else the property. ``None`` when that one is not synced."""
+        st = self.state
+        if d.person_id is not None:
+            person = st.person(d.person_id)
+            ok = person is not None and self.person_reason(person) is None
+            return {"contactId": ids.contact_ref(person.person_no)} if ok and person is not None else None
+        if d.contract_id is not None:
+            c = st.contract(d.contract_id)
+            u = st.unit(c.unit_id) if c is not None else None
+            if c is None or u is None or self.contract_reason(c) is not None:
+                return None
+            up = st.property(u.property_id)
+            assert up is not None  # the contract is synced, so its unit's property is
+            return {"contractId": ids.contract_ref(self.unit_ref(u, up), c.contract_no, self.sep)}
+        if d.unit_id is not None:
+            u = st.unit(d.unit_id)
+            if u is None:
+                return None
+            reason, up = self.unit_reason(u)
+            return {"unitId": self.unit_ref(u, up)} if reason is None and up is not None else None
+        return {"propertyId": self.property_ref(p)}
+
+    def document_document(self, d: DocumentRow, ref: str, share: dict[str, str]) -> dict[str, Any]:
+        """The casavi document (R16): name, type or document class, creation date and a
+        reference to the content (the sink puts the content in)."""
+        assert d.content_sha256 is not None and d.content_size is not None  # document_reason
+        dt = self.state.document_type(d.document_type_code) if d.document_type_code else None
+        kind = (dt.document_class or dt.name) if dt is not None else None
+        kind = kind or d.document_type_code
+        doc = Document(id=ref, title=d.name or ref, name=d.name, type=[kind] if kind else [],
+                       published_at=d.created_at, content_type=d.mime_type, shared_with=[share]).wire()
+        for field in ("content", "location", "resource"):
+            del doc[field]
+        doc[CONTENT_REF] = ContentRef(key=f"document:{d.document_id}", sha256=d.content_sha256,
+                                      size=d.content_size).wire()
+        return doc
+
+    def document_too_large(self, d: DocumentRow) -> bool:
+        return (d.content_size or 0) > MAX_CONTENT_BYTES
+
+    # --- tickets (R17–R19) ------------------------------------------------------------------------
+
+    def ticket_reason(self, t: TicketRow) -> tuple[str | None, PropertyRow | None, TicketTypeRow | None]:
+        """R01 (through the property), R17, R18. Returns (reason, property row, type row)."""
+        st, cfg = self.state, self.cfg
+        p = st.property(t.property_id) if t.property_id is not None else None
+        if p is None:
+            return PROPERTY_UNKNOWN, None, None
+        if self.property_reason(p) is not None:
+            return PROPERTY_NOT_SYNCED, p, None
+        tt = st.ticket_type(t.ticket_type_code) if t.ticket_type_code else None
+        if t.origin == "PORTAL":
+            return TICKET_FROM_PORTAL, p, tt
+        if tt is None or tt.portal_mode is None:
+            return TICKET_TYPE_UNKNOWN, p, tt  # BLOCKED must never pass: unknown is not sent
+        if tt.portal_mode == "BLOCKED":
+            return TICKET_TYPE_BLOCKED, p, tt
+        status = st.ticket_status(t.status_code) if t.status_code else None
+        if status is None or status.status_kind is None:
+            return TICKET_STATUS_UNKNOWN, p, tt
+        if status.status_kind == "DONE":
+            return TICKET_DONE, p, tt
+        if status.status_kind == "CANCELLED":
+            return TICKET_CANCELLED, p, tt
+        if t.ticket_no is None:
+            return TICKET_WITHOUT_NUMBER, p, tt
+        full = (p.mandant_no, p.property_no) in cfg.ticket_full_history or (None, p.property_no) in cfg.ticket_full_history
+        if not full and t.reported_at is not None and t.reported_at.date() < self._since:
+            return TICKET_TOO_OLD, p, tt
+        if cfg.ticket_teams is not None and t.responsible_team_id is not None \
+                and t.responsible_team_id not in cfg.ticket_teams:
+            return TICKET_TEAM_NOT_ENABLED, p, tt
+        return None, p, tt
+
+    def synced_staff_ref(self, user_id: int | None) -> str | None:
+        """The staff reference id of a synced staff user (R12), else None."""
+        u = self.state.staff_user(user_id) if user_id is not None else None
+        if u is None or self.staff_reason(u) is not None:
+            return None
+        assert u.user_no is not None
+        return ids.staff_ref(u.user_no.strip())
+
+    def synced_contact_ref(self, person_id: int | None) -> str | None:
+        p = self.state.person(person_id) if person_id is not None else None
+        return ids.contact_ref(p.person_no) if p is not None and self.person_reason(p) is None else None
+
+    def ticket_document(self, t: TicketRow, ref: str, p: PropertyRow, tt: TicketTypeRow) -> dict[str, Any]:
+        """R17 fields; R18 sharing: ``PROPERTY`` with everyone in the property, ``STANDARD`` with the
+        reporter. What casavi's ticket has no field for goes into ``customFields``."""
+        st = self.state
+        status = st.ticket_status(t.status_code) if t.status_code else None
+        assert status is not None and status.status_kind in TICKET_STATUS  # ticket_reason
+        unit_ref = None
+        u = st.unit(t.unit_id) if t.unit_id is not None else None
+        if u is not None:
+            reason, up = self.unit_reason(u)
+            if reason is None and up is not None and up.property_id == p.property_id:
+                unit_ref = self.unit_ref(u, up)
+        reporter = self.synced_contact_ref(t.reporter_person_id)
+        team = st.team(t.responsible_team_id) if t.responsible_team_id is not None else None
+        priority = st.ticket_priority(t.priority_code) if t.priority_code else None
+        shared_with_property = tt.portal_mode == "PROPERTY"
+        return Ticket(
+            id=ref, number=t.ticket_no, title=self.ticket_title(t, tt), description=t.description, type=tt.name,
+            property_id=self.property_ref(p), unit_id=unit_ref, status=TICKET_STATUS[status.status_kind],
+            status_text=status.name, contact_id=reporter,
+            shared_with_contacts=[reporter] if reporter is not None and not shared_with_property else [],
+            shared_with_property=shared_with_property, assigned_to_id=self.synced_staff_ref(t.responsible_user_id),
+            reported_at=t.reported_at,
+            custom_fields={
+                "hint1": t.hint1, "hint2": t.hint2, "trade": t.trade, "technicalObject": t.technical_object,
+                "responsibleTeam": team.name if team is not None else None,
+                "dueFrom": t.due_from.isoformat() if t.due_from else None,
+                "dueTo": t.due_to.isoformat() if t.due_to else None,
+                "priority": (priority.name or priority.priority_code) if priority is not None else None,
+            },
+        ).wire()
+
+    @staticmethod
+    def ticket_title(t: TicketRow, tt: TicketTypeRow) -> str:
+        subject = (t.subject or "").strip()
+        return subject or f"{tt.name or tt.ticket_type_code} {t.ticket_no}"
+
+    def post_author(self, t: TicketRow) -> str | None:
+        """R18: the responsible user, if synced as staff, else the configured ERP user."""
+        return self.synced_staff_ref(t.responsible_user_id) or (
+            ids.staff_ref(self.cfg.erp_user) if self.cfg.erp_user else None)
+
+    def post_document(self, t: TicketRow, ref: str, p: PropertyRow, tt: TicketTypeRow, author: str) -> dict[str, Any]:
+        """R18: a pinboard notice as a post of its property, without status."""
+        title = self.ticket_title(t, tt)
+        text = (t.description or "").strip() or title
+        return Post(id=ref, title=title, text=text, author_id=author, property_id=self.property_ref(p),
+                    allow_comments=False).wire()
+
+    def note_reason(self, n: TicketNoteRow) -> str | None:
+        """R19: internal notes never (a note not marked public counts as internal), nor empty ones."""
+        if n.is_internal is not False:
+            return NOTE_INTERNAL
+        if not (n.content and n.content.strip()):
+            return NOTE_WITHOUT_TEXT
+        return None
+
+    @staticmethod
+    def comment_document(n: TicketNoteRow, ref: str) -> dict[str, Any]:
+        """R19: the note as a comment; author and time head the text (casavi's comment has no
+        fields for a name or a time; the account is named as its author)."""
+        assert n.content is not None
+        head = " · ".join(x for x in ((n.author or "").strip(),
+                                      n.created_at.strftime("%d.%m.%Y %H:%M") if n.created_at else "") if x)
+        text = f"**{head}**\n\n{n.content.strip()}" if head else n.content.strip()
+        return Comment(id=ref, text=text, is_internal=False, fallback_to_account=True).wire()
+
+    def attachment_reason(self, d: DocumentRow) -> str | None:
+        if not d.released:
+            return ATTACHMENT_NOT_RELEASED
+        if d.content_sha256 is None:
+            return ATTACHMENT_WITHOUT_CONTENT
+        return None
+
+    @staticmethod
+    def attachment_document(d: DocumentRow, ref: str) -> dict[str, Any]:
+        assert d.content_sha256 is not None and d.content_size is not None
+        return Attachment(id=ref, name=d.name or f"Dokument {d.document_id}", content_type=d.mime_type,
+                          content_ref=ContentRef(key=f"document:{d.document_id}", sha256=d.content_sha256,
+                                                 size=d.content_size)).wire()
 
     # --- documents (R05, R12, R14) ---------------------------------------------------------------
 

@@ -35,6 +35,8 @@ from streams.erp.rows import (
     CaretakerRow,
     ContractPartyRow,
     ContractRow,
+    DocumentRow,
+    DocumentTypeRow,
     ErpRow,
     Key,
     MandantRow,
@@ -46,13 +48,19 @@ from streams.erp.rows import (
     StaffUserRow,
     TeamMemberRow,
     TeamRow,
+    TicketDocumentRow,
+    TicketNoteRow,
+    TicketPriorityRow,
+    TicketRow,
+    TicketStatusRow,
+    TicketTypeRow,
     UnitRow,
     UnknownTable,
     normalize_key,
     parse_row,
     row_dict,
 )
-from streams.projection.roots import PersonRoot, PropertyRoot, Root, StaffRoot, UnitRoot
+from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot, UnitRoot
 
 K = TypeVar("K")
 _EMPTY: frozenset[int] = frozenset()
@@ -116,6 +124,18 @@ _INDEXED: dict[str, tuple[tuple[str, str, str], ...]] = {
                   ("caretaken_by_person", "person_id", "property_id")),
     "property_user": (("users_by_property", "property_id", "user_id"), ("user_rights_by_user", "user_id", "property_id")),
     "team_member": (("members_by_team", "team_id", "user_id"), ("teams_by_user", "user_id", "team_id")),
+    "document": (("documents_by_property", "property_id", "document_id"), ("documents_by_unit", "unit_id", "document_id"),
+                 ("documents_by_contract", "contract_id", "document_id"),
+                 ("documents_by_person", "person_id", "document_id"),
+                 ("documents_by_type", "document_type_code", "document_id")),
+    "ticket": (("tickets_by_property", "property_id", "ticket_id"), ("tickets_by_unit", "unit_id", "ticket_id"),
+               ("tickets_by_reporter", "reporter_person_id", "ticket_id"),
+               ("tickets_by_responsible", "responsible_user_id", "ticket_id"),
+               ("tickets_by_team", "responsible_team_id", "ticket_id"), ("tickets_by_type", "ticket_type_code", "ticket_id"),
+               ("tickets_by_status", "status_code", "ticket_id"), ("tickets_by_priority", "priority_code", "ticket_id")),
+    "ticket_note": (("notes_by_ticket", "ticket_id", "note_id"),),
+    "ticket_document": (("documents_by_ticket", "ticket_id", "document_id"),
+                        ("tickets_by_document", "document_id", "ticket_id")),
 }
 _INDEXED["property"] += (("properties_by_team", "team_id", "property_id"),)
 
@@ -140,6 +160,13 @@ class ErpState:
         self.teams = cast(dict[Key, TeamRow], self._tables["team"])
         self.team_members = cast(dict[Key, TeamMemberRow], self._tables["team_member"])
         self.property_users = cast(dict[Key, PropertyUserRow], self._tables["property_user"])
+        self.document_types = cast(dict[Key, DocumentTypeRow], self._tables["document_type"])
+        self.documents = cast(dict[Key, DocumentRow], self._tables["document"])
+        self.ticket_types = cast(dict[Key, TicketTypeRow], self._tables["ticket_type"])
+        self.ticket_statuses = cast(dict[Key, TicketStatusRow], self._tables["ticket_status"])
+        self.ticket_priorities = cast(dict[Key, TicketPriorityRow], self._tables["ticket_priority"])
+        self.tickets = cast(dict[Key, TicketRow], self._tables["ticket"])
+        self.ticket_notes = cast(dict[Key, TicketNoteRow], self._tables["ticket_note"])
         # secondary indexes
         self.properties_by_mandant = _Index()  # mandant_no -> property_id
         self.buildings_by_property = _Index()  # property_id -> building_id
@@ -160,6 +187,22 @@ class ErpState:
         self.user_rights_by_user = _Index()  # user_id -> property_id (property_user)
         self.members_by_team = _Index()  # team_id -> user_id (team_member)
         self.teams_by_user = _Index()  # user_id -> team_id (team_member)
+        self.documents_by_property = _Index()  # property_id -> document_id
+        self.documents_by_unit = _Index()  # unit_id -> document_id
+        self.documents_by_contract = _Index()  # contract_id -> document_id
+        self.documents_by_person = _Index()  # person_id -> document_id
+        self.documents_by_type = _Index()  # document_type_code -> document_id
+        self.tickets_by_property = _Index()  # property_id -> ticket_id
+        self.tickets_by_unit = _Index()  # unit_id -> ticket_id
+        self.tickets_by_reporter = _Index()  # reporter_person_id -> ticket_id
+        self.tickets_by_responsible = _Index()  # responsible_user_id -> ticket_id
+        self.tickets_by_team = _Index()  # responsible_team_id -> ticket_id
+        self.tickets_by_type = _Index()  # ticket_type_code -> ticket_id
+        self.tickets_by_status = _Index()  # status_code -> ticket_id
+        self.tickets_by_priority = _Index()  # priority_code -> ticket_id
+        self.notes_by_ticket = _Index()  # ticket_id -> note_id
+        self.documents_by_ticket = _Index()  # ticket_id -> document_id (ticket_document)
+        self.tickets_by_document = _Index()  # document_id -> ticket_id (ticket_document)
 
     # --- typed lookups --------------------------------------------------------------------
 
@@ -192,6 +235,27 @@ class ErpState:
 
     def property_user(self, property_id: int, user_id: int) -> PropertyUserRow | None:
         return self.property_users.get((property_id, user_id))
+
+    def document(self, document_id: int) -> DocumentRow | None:
+        return self.documents.get((document_id,))
+
+    def document_type(self, code: str) -> DocumentTypeRow | None:
+        return self.document_types.get((code,))
+
+    def ticket(self, ticket_id: int) -> TicketRow | None:
+        return self.tickets.get((ticket_id,))
+
+    def ticket_type(self, code: str) -> TicketTypeRow | None:
+        return self.ticket_types.get((code,))
+
+    def ticket_status(self, code: str) -> TicketStatusRow | None:
+        return self.ticket_statuses.get((code,))
+
+    def ticket_priority(self, code: str) -> TicketPriorityRow | None:
+        return self.ticket_priorities.get((code,))
+
+    def ticket_note(self, note_id: int) -> TicketNoteRow | None:
+        return self.ticket_notes.get((note_id,))
 
     def get(self, table: str, key: Key) -> ErpRow | None:
         return self._table(table).get(normalize_key(table, key))
@@ -319,6 +383,12 @@ class ErpState:
     #                 they own or take care of; the persons sharing their e-mail address
     #                 (R08: ``project.with_email_peers`` adds those to every plan).
     #   StaffRoot:    the staff row.
+    #   DocumentRoot: the document, its type; whether what it is shared with is synced: its
+    #                 property, unit, contract or person (as their roots decide it) — the
+    #                 roots of those read it through ``dependants`` (``project.with_dependants``).
+    #   TicketRoot:   the ticket, its type, status, priority, team, notes, ticket documents and
+    #                 those documents; whether its property, unit, reporter and responsible
+    #                 user are synced (``dependants`` again).
     # The functions below return, for a changed row, every root that reads it.
 
     def _affected(self, table: str, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
@@ -372,6 +442,28 @@ class ErpState:
         roots.update(PropertyRoot(pid) for pid in self.user_rights_by_user.of(user_id))
         for tid in self.teams_by_user.of(user_id):
             roots.update(PropertyRoot(pid) for pid in self.properties_by_team.of(tid))
+
+    def dependants(self, root: Root) -> Iterator[Root]:
+        """The roots that read whether ``root``'s entities are synced: the documents of a
+        property, of a unit and its contracts, of a person (R16); the tickets of a property, a
+        unit, a reporter, a responsible user (R17). Whatever makes a property, unit, contract,
+        person or staff member be projected again makes these be projected again too."""
+        if isinstance(root, PropertyRoot):
+            yield from (DocumentRoot(d) for d in self.documents_by_property.of(root.property_id))
+        elif isinstance(root, UnitRoot):
+            yield from (DocumentRoot(d) for d in self.documents_by_unit.of(root.unit_id))
+            for cid in self.contracts_by_unit.of(root.unit_id):
+                yield from (DocumentRoot(d) for d in self.documents_by_contract.of(cid))
+        elif isinstance(root, PersonRoot):
+            yield from (DocumentRoot(d) for d in self.documents_by_person.of(root.person_id))
+        if isinstance(root, PropertyRoot):
+            yield from (TicketRoot(t) for t in self.tickets_by_property.of(root.property_id))
+        elif isinstance(root, UnitRoot):
+            yield from (TicketRoot(t) for t in self.tickets_by_unit.of(root.unit_id))
+        elif isinstance(root, PersonRoot):
+            yield from (TicketRoot(t) for t in self.tickets_by_reporter.of(root.person_id))
+        elif isinstance(root, StaffRoot):
+            yield from (TicketRoot(t) for t in self.tickets_by_responsible.of(root.user_id))
 
     def email_peers(self, person_id: int) -> Iterable[int]:
         """The persons sharing this person's e-mail address (R08), the person included."""
@@ -468,6 +560,12 @@ class ErpState:
         row = cast(TeamRow | TeamMemberRow, old or new)
         return {PropertyRoot(pid) for pid in self.properties_by_team.of(row.team_id)}
 
+    def _aff_team_row(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        # a team: its properties' responsibilities and its tickets (the team's name, R17)
+        roots = self._aff_team(old, new)
+        roots.update(TicketRoot(t) for t in self.tickets_by_team.of(cast(TeamRow, old or new).team_id))
+        return roots
+
     def _aff_team_member(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
         roots: set[Root] = set()
         for r in (old, new):
@@ -477,6 +575,35 @@ class ErpState:
 
     def _aff_property_user(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
         return {PropertyRoot(cast(PropertyUserRow, r).property_id) for r in (old, new) if r is not None}
+
+
+    def _aff_document(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        document_id = cast(DocumentRow, old or new).document_id
+        roots: set[Root] = {DocumentRoot(document_id)}
+        roots.update(TicketRoot(t) for t in self.tickets_by_document.of(document_id))  # attachments (R17)
+        return roots
+
+    def _aff_ticket(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        return {TicketRoot(cast(TicketRow, old or new).ticket_id)}
+
+    def _aff_ticket_part(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        # ticket_note and ticket_document: the ticket of the old and the new row
+        ids = {cast(TicketNoteRow | TicketDocumentRow, r).ticket_id for r in (old, new) if r is not None}
+        return {TicketRoot(t) for t in ids if t is not None}
+
+    def _aff_ticket_lookup(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        # ticket_type, ticket_status, ticket_priority: the tickets naming the code
+        row = old or new
+        index, code = {
+            "ticket_type": (self.tickets_by_type, "ticket_type_code"),
+            "ticket_status": (self.tickets_by_status, "status_code"),
+            "ticket_priority": (self.tickets_by_priority, "priority_code"),
+        }[cast(ErpRow, row).table]
+        return {TicketRoot(t) for t in index.of(getattr(row, code))}
+
+    def _aff_document_type(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
+        code = cast(DocumentTypeRow, old or new).document_type_code
+        return {DocumentRoot(d) for d in self.documents_by_type.of(code)}
 
 
 # person_type rows only name the types: the configuration names the enabled codes (R06), so
@@ -492,7 +619,15 @@ _AFFECTED = {
     "property_owner": ErpState._aff_owner,
     "caretaker": ErpState._aff_owner,
     "staff_user": ErpState._aff_staff_user,
-    "team": ErpState._aff_team,
+    "team": ErpState._aff_team_row,
     "team_member": ErpState._aff_team_member,
     "property_user": ErpState._aff_property_user,
+    "document": ErpState._aff_document,
+    "document_type": ErpState._aff_document_type,
+    "ticket": ErpState._aff_ticket,
+    "ticket_note": ErpState._aff_ticket_part,
+    "ticket_document": ErpState._aff_ticket_part,
+    "ticket_type": ErpState._aff_ticket_lookup,
+    "ticket_status": ErpState._aff_ticket_lookup,
+    "ticket_priority": ErpState._aff_ticket_lookup,
 }

@@ -25,13 +25,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streams.casavi.import_contract import ARCHIVE_FLAG
+from streams.casavi.import_contract import ARCHIVE_FLAG, HOOK_ATTEMPTS, MAX_CONTENT_BYTES, MAX_DOCUMENT_REQUEST_BYTES
 from streams.casavi.models import AuthRequest, EntityType, Job, JobCreated, JobResults
 from streams.simulator.auth import TOKEN_HEADER, Authenticator, legacy_request
 from streams.simulator.faults import FaultInjector, FaultRequest, RateLimiter
-from streams.simulator.importer import PARENT, apply_import, check_structure, delete_staff, plan, put_staff
+from streams.simulator.importer import (
+    PARENT,
+    apply_document,
+    apply_import,
+    check_document,
+    check_structure,
+    delete_staff,
+    plan,
+    put_staff,
+)
 from streams.simulator.receipts import Receipts
 from streams.simulator.stats import Stats
+from streams.simulator import tickets as tk
 from streams.simulator.store import Store, Stored
 
 log = logging.getLogger(__name__)
@@ -39,6 +49,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 25
 ADMIN_PREFIX = "/_sim/"
 PUBLIC = frozenset({"POST /authenticate"})
+DOCUMENT_JOB = "_document"  # key of a documents request in a job's stored payload
 RECEIVED_AT_MS = "casavi_sim.received_at_ms"  # scope key: when the request arrived (wall clock)
 
 
@@ -51,6 +62,9 @@ class SimulatorConfig(BaseModel):
     rate_limit_per_minute: float = Field(default=0.0, ge=0)
     job_processing_delay_s: float = Field(default=0.0, ge=0)
     max_file_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_content_bytes: int = Field(default=MAX_CONTENT_BYTES, gt=0)  # a document's content (rule 11)
+    max_document_request_bytes: int = Field(default=MAX_DOCUMENT_REQUEST_BYTES, gt=0)
+    hooks_https_only: bool = False  # casavi takes https:// hook URLs only; the local simulator also http://
     # How far the simulator goes beyond the API text (seed 002), switchable to what the text
     # alone shows, to prove the bridge does not depend on the extras (docs/casavi-simulator.md):
     job_results: Literal["items", "empty"] = "items"  # "empty": GET /jobs/{id} answers "results": {}
@@ -84,6 +98,7 @@ class Simulator:
         self._received_at_ms: dict[str, int] = {}
         self._last_job: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.hook_deliveries: list[dict[str, Any]] = []  # event id, name, url (no credentials), status, attempts
 
     # --- import jobs ----------------------------------------------------------------
 
@@ -114,7 +129,11 @@ class Simulator:
         if payload is None:  # reset meanwhile
             return
         try:
-            results = apply_import(self.store, payload, self.config.honour_deletes)
+            if DOCUMENT_JOB in payload:
+                results = [apply_document(self.store, payload[DOCUMENT_JOB], self.config.max_content_bytes,
+                                          self.config.honour_deletes)]
+            else:
+                results = apply_import(self.store, payload, self.config.honour_deletes)
         except Exception as exc:  # keep the queue going; the reason without data
             log.error("import job %s could not be applied: %s", job_id, type(exc).__name__)
             results = []
@@ -125,7 +144,38 @@ class Simulator:
         applied_at_ms = self.now_ms()
         # jobs resumed after a restart have no arrival time: their receipts carry the apply time
         received_at_ms = self._received_at_ms.pop(job_id, applied_at_ms)
-        self.receipts.record(received_at_ms, applied_at_ms, plan(payload) if results else [], results)
+        planned = plan(payload) if results and DOCUMENT_JOB not in payload else []
+        self.receipts.record(received_at_ms, applied_at_ms, planned, results)
+
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        """Send REST hook events to their subscribers in the background (import contract rule 16)."""
+        for ev in events:
+            for url in tk.subscribers(self.store, ev["eventName"]):
+                task = asyncio.get_running_loop().create_task(self._deliver(url, ev))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, url: str, ev: dict[str, Any]) -> None:
+        import httpx
+
+        parts = httpx.URL(url)
+        auth = httpx.BasicAuth(parts.username, parts.password) if parts.username else None
+        target = parts.copy_with(username=None, password=None)
+        record = {"eventId": ev["eventId"], "eventName": ev["eventName"], "url": str(target), "status": None,
+                  "attempts": 0}
+        self.hook_deliveries.append(record)
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            for attempt in range(1, HOOK_ATTEMPTS + 1):
+                record["attempts"] = attempt
+                try:
+                    response = await (client.post(target, json=ev, auth=auth) if auth is not None
+                                      else client.post(target, json=ev))
+                    record["status"] = response.status_code
+                    if response.is_success:
+                        return
+                except httpx.HTTPError as exc:
+                    record["status"] = type(exc).__name__
+                await asyncio.sleep(min(0.2 * 2 ** attempt, 5.0))
 
     def resume(self) -> None:
         """Jobs accepted before a restart but not applied yet."""
@@ -144,6 +194,7 @@ class Simulator:
         self._received_at_ms.clear()
         self.faults.clear()
         self.limiter.reset()
+        self.hook_deliveries.clear()
 
     # --- reading --------------------------------------------------------------------
 
@@ -176,9 +227,15 @@ class Simulator:
         """Every entity as stored, keyed by id; nested entities carry their parent's id."""
         plural: dict[EntityType, str] = {"contact": "contacts", "property": "properties", "unit": "units",
                                          "contract": "contracts", "staff": "staff",
-                                         "responsibility": "responsibilities"}
+                                         "responsibility": "responsibilities", "document": "documents"}
+        plural.update(tk.ticket_entities())
         state: dict[str, dict[str, dict[str, Any]]] = {}
+        state["files"] = {s.id: s.doc for s in self.store.all("file")}
+        state["hooks"] = {s.id: s.doc for s in self.store.all("hook")}
         for entity, name in plural.items():
+            if entity == "comment":
+                state[name] = {c.id: {**c.doc, "ticketId": c.parent} for c in self.store.all("comment")}
+                continue
             parent_key = f"{PARENT[entity]}Id" if entity in PARENT else None
             state[name] = {
                 stored.id: {**stored.doc, parent_key: stored.parent} if parent_key else stored.doc
@@ -242,8 +299,9 @@ class Gate:
             return _error(429, "rate_limited", "too many requests", headers={"Retry-After": str(retry_after)})
         headers = Request(scope).headers
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > sim.config.max_file_bytes:
-            return _too_large(sim.config.max_file_bytes)
+        limit = _body_limit(sim.config, scope["path"])
+        if length is not None and length.isdigit() and int(length) > limit:
+            return _too_large(limit)
         if key not in PUBLIC and not sim.auth.is_valid(headers.get(TOKEN_HEADER)):
             return _error(401, "unauthorized", "missing, unknown or expired token; POST /authenticate")
         return None
@@ -256,6 +314,11 @@ class _Dropped(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 502,
                     "headers": [(b"content-length", b"64"), (b"content-type", b"application/json")]})
+
+
+def _body_limit(config: SimulatorConfig, path: str) -> int:
+    """The largest request body: a document's content in base64 for ``/documents``, else the 10 MB limit."""
+    return config.max_document_request_bytes if path.rstrip("/") == "/documents" else config.max_file_bytes
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -284,10 +347,11 @@ def _json_endpoint(fn: Callable[[Request, object], Awaitable[Response]]) -> Hand
 
     async def endpoint(request: Request) -> Response:
         sim: Simulator = request.app.state.simulator
+        limit = _body_limit(sim.config, request.url.path)
         try:
-            body = await _read_json(request, sim.config.max_file_bytes)
+            body = await _read_json(request, limit)
         except BodyTooLarge:
-            return _too_large(sim.config.max_file_bytes)
+            return _too_large(limit)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _error(400, "invalid_json", "the request body is not valid JSON")
         return await fn(request, body)
@@ -324,6 +388,27 @@ async def import_(request: Request, body: object) -> Response:
     received_at_ms = request.scope.get(RECEIVED_AT_MS)
     job_id = sim.submit(body, received_at_ms if isinstance(received_at_ms, int) else None)
     return JSONResponse(JobCreated(jobId=job_id).model_dump(by_alias=True))
+
+
+async def post_document(request: Request, body: object) -> Response:
+    """``POST /documents`` (import contract rule 11): one document or its delete, applied as a job."""
+    sim: Simulator = request.app.state.simulator
+    problems = check_document(body)
+    if problems:
+        return _error(400, "invalid_document", "the document request is malformed",
+                      [{"path": p.path, "message": p.message} for p in problems])
+    received_at_ms = request.scope.get(RECEIVED_AT_MS)
+    job_id = sim.submit({DOCUMENT_JOB: body}, received_at_ms if isinstance(received_at_ms, int) else None)
+    return JSONResponse(JobCreated(jobId=job_id).model_dump(by_alias=True))
+
+
+async def get_document(request: Request) -> Response:
+    """The document's fields, without its content (the API text: "Get information about a document")."""
+    sim: Simulator = request.app.state.simulator
+    stored = sim.store.get("document", request.path_params["id"])
+    if stored is None:
+        return _error(404, "not_found", "no such document")
+    return JSONResponse(stored.doc)
 
 
 async def get_job(request: Request) -> Response:
@@ -451,6 +536,149 @@ async def remove_staff(request: Request) -> Response:
     return JSONResponse({"id": result.id, "status": result.status})
 
 
+# --- tickets, comments, files, posts, REST hooks (import contract rules 12-16) ---------------------------
+
+def _answer(answer: tuple[int, Any]) -> Response:
+    status, body = answer
+    return JSONResponse(body, status_code=status)
+
+
+def _clock(request: Request) -> Callable[[], datetime]:
+    sim: Simulator = request.app.state.simulator
+    return sim.clock
+
+
+async def list_tickets(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    page = _page(request, 1)
+    if page is None:
+        return _bad_page()
+    since = request.query_params.get("date")
+    return _answer(tk.list_tickets(sim.store, page, since, request.query_params.getlist("status"),
+                                   request.query_params.get("propertyId"), request.query_params.get("unitId"),
+                                   PAGE_SIZE))
+
+
+async def post_ticket(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.create_ticket(sim.store, body, sim.clock))
+
+
+async def get_ticket(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    stored = sim.store.get("ticket", request.path_params["id"])
+    if stored is None:
+        return _error(404, "not_found", "no such ticket")
+    comments = [c.doc for c in sim.store.children("comment", stored.id)]
+    return JSONResponse({**stored.doc, "comments": comments})
+
+
+async def put_ticket(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.update_ticket(sim.store, request.path_params["id"], body, sim.clock))
+
+
+async def delete_ticket(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    ticket_id = request.path_params["id"]
+    with sim.store.transaction():
+        if not sim.store.exists("ticket", ticket_id):
+            return _error(404, "not_found", "no such ticket")
+        for comment in sim.store.children("comment", ticket_id):
+            sim.store.delete("comment", comment.id)
+        sim.store.delete("ticket", ticket_id)
+    return JSONResponse({"id": ticket_id, "status": "deleted"})
+
+
+async def list_comments(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    page = _page(request, 1)
+    if page is None:
+        return _bad_page()
+    return _answer(tk.list_comments(sim.store, request.path_params["id"], page, PAGE_SIZE))
+
+
+async def post_comment(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.create_comment(sim.store, request.path_params["id"], body, sim.clock))
+
+
+async def put_comment(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.update_comment(sim.store, request.path_params["id"], request.path_params["comment"], body,
+                                     sim.clock))
+
+
+async def post_file(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    size = 0
+    chunks = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > sim.config.max_file_bytes:
+            return _too_large(sim.config.max_file_bytes)
+        chunks.append(chunk)
+    from urllib.parse import unquote
+
+    name = request.headers.get("x-filename")
+    return _answer(tk.create_file(sim.store, unquote(name) if name else None, request.headers.get("content-type"),
+                                  b"".join(chunks), sim.config.max_content_bytes))
+
+
+async def post_post(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.create_post(sim.store, body, sim.clock))
+
+
+async def get_post(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    stored = sim.store.get("post", request.path_params["id"])
+    return JSONResponse(stored.doc) if stored is not None else _error(404, "not_found", "no such post")
+
+
+async def put_post(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.update_post(sim.store, request.path_params["id"], body))
+
+
+async def remove_post(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.delete_post(sim.store, request.path_params["id"]))
+
+
+async def post_hook(request: Request, body: object) -> Response:
+    sim: Simulator = request.app.state.simulator
+    status, answer = tk.subscribe(sim.store, body, sim.config.hooks_https_only)
+    headers = {"Location": f"/hooks/{answer['id']}"} if status == 201 else None
+    return JSONResponse(answer, status_code=status, headers=headers)
+
+
+async def remove_hook(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return _answer(tk.unsubscribe(sim.store, request.path_params["id"]))
+
+
+async def portal_ticket(request: Request, body: object) -> Response:
+    """``POST /_sim/portal/tickets``: a tenant reports something in the portal (hooks are delivered)."""
+    sim: Simulator = request.app.state.simulator
+    answer, events = tk.portal_ticket(sim.store, body, sim.clock)
+    sim.deliver(events)
+    return _answer(answer)
+
+
+async def portal_comment(request: Request, body: object) -> Response:
+    """``POST /_sim/portal/tickets/{id}/comments``: a comment written in casavi (hooks are delivered)."""
+    sim: Simulator = request.app.state.simulator
+    answer, events = tk.portal_comment(sim.store, request.path_params["id"], body, sim.clock)
+    sim.deliver(events)
+    return _answer(answer)
+
+
+async def get_hook_deliveries(request: Request) -> Response:
+    sim: Simulator = request.app.state.simulator
+    return JSONResponse({"deliveries": sim.hook_deliveries})
+
+
 # --- admin (/_sim/, no token) ------------------------------------------------------------
 
 
@@ -537,6 +765,26 @@ def create_app(config: SimulatorConfig, *, clock: Callable[[], datetime] | None 
         Route("/authenticate", _json_endpoint(authenticate), methods=["POST"]),
         Route("/import", _json_endpoint(import_), methods=["POST"]),
         Route("/jobs/{id}", get_job, methods=["GET"]),
+        Route("/documents", _json_endpoint(post_document), methods=["POST"]),
+        Route("/documents/{id}", get_document, methods=["GET"]),
+        Route("/tickets", list_tickets, methods=["GET"]),
+        Route("/tickets", _json_endpoint(post_ticket), methods=["POST"]),
+        Route("/tickets/{id}", get_ticket, methods=["GET"]),
+        Route("/tickets/{id}", _json_endpoint(put_ticket), methods=["PUT"]),
+        Route("/tickets/{id}", delete_ticket, methods=["DELETE"]),
+        Route("/tickets/{id}/comments", list_comments, methods=["GET"]),
+        Route("/tickets/{id}/comments", _json_endpoint(post_comment), methods=["POST"]),
+        Route("/tickets/{id}/comments/{comment}", _json_endpoint(put_comment), methods=["PUT"]),
+        Route("/files", post_file, methods=["POST"]),
+        Route("/posts", _json_endpoint(post_post), methods=["POST"]),
+        Route("/posts/{id}", get_post, methods=["GET"]),
+        Route("/posts/{id}", _json_endpoint(put_post), methods=["PUT"]),
+        Route("/posts/{id}", remove_post, methods=["DELETE"]),
+        Route("/hooks", _json_endpoint(post_hook), methods=["POST"]),
+        Route("/hooks/{id}", remove_hook, methods=["DELETE"]),
+        Route("/_sim/portal/tickets", _json_endpoint(portal_ticket), methods=["POST"]),
+        Route("/_sim/portal/tickets/{id}/comments", _json_endpoint(portal_comment), methods=["POST"]),
+        Route("/_sim/hooks/deliveries", get_hook_deliveries, methods=["GET"]),
         Route("/properties", list_properties, methods=["GET"]),
         Route("/properties/{id}", get_property, methods=["GET"]),
         Route("/properties/{id}/units", property_units, methods=["GET"]),

@@ -14,6 +14,9 @@ Error messages name fields, entities and reference ids, never the values sent.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import re
 import types
@@ -26,13 +29,15 @@ from pydantic import ValidationError
 
 from streams.casavi.import_contract import (
     ARCHIVE_FLAG,
+    CONTENT_TOO_LARGE,
     DELETE_FLAG,
+    MAX_CONTENT_BYTES,
     NESTED_LISTS,
     STAFF_IN_USE,
     is_archive_only,
     is_container,
 )
-from streams.casavi.models import DOCUMENT_TYPES, EntityType, ImportItemResult, ItemStatus
+from streams.casavi.models import DOCUMENT_TYPES, SHARE_KEYS, EntityType, ImportItemResult, ItemStatus
 from streams.simulator.store import Store
 
 MISSING_REFERENCE = "MISSING_REFERENCE"
@@ -215,7 +220,8 @@ def _delete(store: Store, entity: EntityType, reference_id: str) -> ImportItemRe
 
 
 def _delete_tree(store: Store, entity: EntityType, reference_id: str) -> None:
-    """Delete an entity and what is nested under it (rule 4), a property's responsibilities too."""
+    """Delete an entity and what is nested under it (rule 4), a property's responsibilities too,
+    and the documents shared with it (rule 11)."""
     nested = NESTED_LISTS[entity]
     children = [nested[1]] if nested is not None else []
     if entity == "property":
@@ -223,7 +229,72 @@ def _delete_tree(store: Store, entity: EntityType, reference_id: str) -> None:
     for child in children:
         for stored in store.children(child, reference_id):
             _delete_tree(store, child, stored.id)
+    for referrer, referrer_id in store.referrers(entity, reference_id):
+        if referrer == "document":
+            store.delete("document", referrer_id)
     store.delete(entity, reference_id)
+
+
+# --- documents (rule 11: POST /documents, one document per request) --------------------------
+
+CONTENT_SHA256 = "contentSha256"  # what the simulator keeps of a document's content: digest and size
+CONTENT_SIZE = "contentSize"
+
+
+def check_document(body: object) -> list[Problem]:
+    """The request-level checks of ``POST /documents``: a JSON object with a non-empty ``id``."""
+    if not isinstance(body, dict):
+        return [Problem("", "the document must be a JSON object")]
+    problems: list[Problem] = []
+    if not isinstance(body.get("id"), str) or not body["id"]:
+        problems.append(Problem("id", "must be a non-empty string"))
+    if DELETE_FLAG in body and not isinstance(body[DELETE_FLAG], bool):
+        problems.append(Problem(DELETE_FLAG, "must be a boolean"))
+    return problems
+
+
+def apply_document(store: Store, body: Mapping[str, Any], max_content_bytes: int = MAX_CONTENT_BYTES,
+                   honour_deletes: bool = True) -> ImportItemResult:
+    """Upsert or delete one document (rule 11). The content is checked (base64, size) and kept as
+    its digest and size only."""
+    reference_id: str = body["id"]
+    with store.transaction():
+        if body.get(DELETE_FLAG) is True:
+            if not store.exists("document", reference_id):
+                return _result("document", reference_id, "absent")
+            if not honour_deletes:
+                return _result("document", reference_id, "unchanged")
+            store.delete("document", reference_id)
+            return _result("document", reference_id, "deleted")
+        fields = {k: v for k, v in body.items() if k != DELETE_FLAG}
+        try:
+            doc = DOCUMENT_TYPES["document"].model_validate_json(json.dumps(fields), strict=True).wire()
+        except ValidationError as exc:
+            return _result("document", reference_id, "failed", INVALID_FIELD, _describe(exc))
+        if not doc["title"].strip():
+            return _result("document", reference_id, "failed", INVALID_FIELD, "title: must not be empty")
+        content = doc.pop("content")
+        if content is None and not (doc["location"] and doc["resource"]):
+            return _result("document", reference_id, "failed", INVALID_FIELD,
+                           "content, or location and resource, are required")
+        if content is not None:
+            try:
+                raw = base64.b64decode(content, validate=True)
+            except (binascii.Error, ValueError):
+                return _result("document", reference_id, "failed", INVALID_FIELD, "content: not base64")
+            if len(raw) > max_content_bytes:
+                return _result("document", reference_id, "failed", CONTENT_TOO_LARGE,
+                               f"content: {len(raw)} bytes, more than the {max_content_bytes} bytes allowed")
+            doc[CONTENT_SHA256], doc[CONTENT_SIZE] = hashlib.sha256(raw).hexdigest(), len(raw)
+        refs = [(SHARE_KEYS[k], v) for share in doc["sharedWith"] for k, v in share.items()]
+        missing = sorted({f"{target} {target_id}" for target, target_id in refs if not store.exists(target, target_id)})
+        if missing:
+            return _result("document", reference_id, "failed", MISSING_REFERENCE, f"{', '.join(missing)} does not exist")
+        current = store.get("document", reference_id)
+        status: ItemStatus = "created" if current is None else "unchanged" if current.doc == doc else "updated"
+        if status != "unchanged":
+            store.put("document", reference_id, None, doc, refs)
+    return _result("document", reference_id, status)
 
 
 # --- staff (rule 9: POST /staff, DELETE /staff/{id}) -----------------------------------------

@@ -17,9 +17,12 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from streams.casavi.models import EntityType
+
+# what the store keeps: casavi's entities, the files uploaded and the REST hook subscriptions
+StoreEntity = EntityType | Literal["file", "hook"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -53,7 +56,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 
 @dataclass(frozen=True)
 class Stored:
-    entity: EntityType
+    entity: StoreEntity
     id: str
     parent: str | None
     doc: dict[str, Any]
@@ -103,23 +106,23 @@ class Store:
 
     # --- entities -------------------------------------------------------------------
 
-    def get(self, entity: EntityType, entity_id: str) -> Stored | None:
+    def get(self, entity: StoreEntity, entity_id: str) -> Stored | None:
         rows = self._rows("SELECT parent, doc FROM entities WHERE entity = ? AND id = ?", (entity, entity_id))
         if not rows:
             return None
         parent, doc = rows[0]
         return Stored(entity, entity_id, parent, json.loads(doc))
 
-    def exists(self, entity: EntityType, entity_id: str) -> bool:
+    def exists(self, entity: StoreEntity, entity_id: str) -> bool:
         return bool(self._rows("SELECT 1 FROM entities WHERE entity = ? AND id = ?", (entity, entity_id)))
 
     def put(
         self,
-        entity: EntityType,
+        entity: StoreEntity,
         entity_id: str,
         parent: str | None,
         doc: dict[str, Any],
-        refs: Iterable[tuple[EntityType, str]] = (),
+        refs: Iterable[tuple[StoreEntity, str]] = (),
     ) -> None:
         """Insert or replace an entity and the references it holds."""
         with self.transaction():
@@ -134,28 +137,28 @@ class Store:
                 [(entity, entity_id, target, target_id) for target, target_id in refs],
             )
 
-    def delete(self, entity: EntityType, entity_id: str) -> None:
+    def delete(self, entity: StoreEntity, entity_id: str) -> None:
         with self.transaction():
             self._db.execute("DELETE FROM entities WHERE entity = ? AND id = ?", (entity, entity_id))
             self._db.execute("DELETE FROM refs WHERE entity = ? AND id = ?", (entity, entity_id))
 
-    def children(self, entity: EntityType, parent: str) -> list[Stored]:
+    def children(self, entity: StoreEntity, parent: str) -> list[Stored]:
         rows = self._rows(
             "SELECT id, doc FROM entities WHERE entity = ? AND parent = ? ORDER BY id", (entity, parent)
         )
         return [Stored(entity, row_id, parent, json.loads(doc)) for row_id, doc in rows]
 
-    def all(self, entity: EntityType) -> list[Stored]:
+    def all(self, entity: StoreEntity) -> list[Stored]:
         rows = self._rows("SELECT id, parent, doc FROM entities WHERE entity = ? ORDER BY id", (entity,))
         return [Stored(entity, row_id, parent, json.loads(doc)) for row_id, parent, doc in rows]
 
-    def referrers(self, target_entity: EntityType, target_id: str) -> list[tuple[EntityType, str]]:
+    def referrers(self, target_entity: StoreEntity, target_id: str) -> list[tuple[StoreEntity, str]]:
         """Entities that hold a reference to the target (e.g. contracts naming a contact)."""
         rows = self._rows(
             "SELECT entity, id FROM refs WHERE target_entity = ? AND target_id = ? ORDER BY entity, id",
             (target_entity, target_id),
         )
-        return [(cast(EntityType, entity), row_id) for entity, row_id in rows]
+        return [(cast(StoreEntity, entity), row_id) for entity, row_id in rows]
 
     def counts(self) -> dict[str, int]:
         return {entity: n for entity, n in self._rows("SELECT entity, COUNT(*) FROM entities GROUP BY entity")}

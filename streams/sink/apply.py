@@ -11,15 +11,28 @@ number) and the words of the message that cannot be personal data (``safe_text``
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from streams.casavi.models import ImportItemResult, Job
+from streams.casavi.import_contract import CONTENT_TOO_LARGE, MAX_CONTENT_BYTES, delete_item
+from streams.casavi.models import CONTENT_REF, ContentRef, ImportItemResult, Job
 from streams.commands.model import CasaviCommand, DeadLetter
 from streams.sink.client import CasaviClient, CasaviError, JobTimeout
-from streams.sink.plan import STAFF_PHASES, ImportPhase, ItemKey, build_phase, plan_batch
+from streams.sink.content import ContentSource, MemoryContent
+from streams.sink.plan import (
+    DOCUMENT_PHASES,
+    STAFF_PHASES,
+    TICKET_PHASES,
+    ImportPhase,
+    ItemKey,
+    PlannedCommand,
+    build_phase,
+    plan_batch,
+)
 from streams.sink.policy import Action
 
 log = logging.getLogger(__name__)
@@ -127,10 +140,145 @@ async def _run_staff_phase(client: CasaviClient, phase: ImportPhase, sources: Se
     return out
 
 
-async def _run_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence[Sourced]) -> BatchResult:
-    """One import (bisected when casavi rejects the request itself), or the phase's staff calls."""
+CONTENT_MISSING = "CONTENT_MISSING"  # the content a document command names is not on the content topic (yet)
+MISSING_REFERENCE = "MISSING_REFERENCE"
+
+
+async def _document_body(cmd: CasaviCommand, content: ContentSource) -> dict[str, Any] | None:
+    """The ``/documents`` body of a document command: its fields with ``content`` instead of
+    ``contentRef``; a delete is ``{"id", "delete": true}``. None when the content is missing."""
+    if cmd.op != "UPSERT":
+        return delete_item(cmd.reference_id)
+    assert cmd.document is not None
+    ref = ContentRef.model_validate(cmd.document[CONTENT_REF])
+    data = await content.read(ref)
+    if data is None:
+        return None
+    body = {k: v for k, v in cmd.document.items() if k != CONTENT_REF}
+    body.update(id=cmd.reference_id, content=base64.b64encode(data).decode("ascii"))
+    return body
+
+
+async def _run_document_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence[Sourced],
+                              content: ContentSource) -> BatchResult:
+    """One ``/documents`` request per command, each a job; the jobs are waited for after all
+    were sent. The content is read by key just before its request and dropped after it."""
+    out = BatchResult()
+    jobs: list[tuple[PlannedCommand, str]] = []
+    for planned in phase.commands:
+        cmd = planned.command
+        source = sources[planned.index]
+        ref = cmd.document.get(CONTENT_REF) if cmd.document else None
+        if ref and ref.get("size", 0) > MAX_CONTENT_BYTES:  # the worker rejects these; never cut
+            out.failed.append(Failure(source, CONTENT_TOO_LARGE, f"document {cmd.reference_id}: content over "
+                                                                f"casavi's limit of {MAX_CONTENT_BYTES} bytes"))
+            continue
+        body = await _document_body(cmd, content)
+        if body is None:
+            out.failed.append(Failure(source, CONTENT_MISSING, f"document {cmd.reference_id}: content "
+                                                              f"{ref['key'] if ref else ''} not on the content topic"))
+            continue
+        try:
+            jobs.append((planned, await client.start_document_import(body)))
+            out.imports += 1
+        except CasaviError as exc:
+            verb = "write" if cmd.op == "UPSERT" else "delete"
+            out.failed.append(Failure(source, exc.code, f"casavi {exc.code} on document {cmd.reference_id}: refused "
+                                                        f"the {verb} (HTTP {exc.status})"))
+        del body
+    for planned, job_id in jobs:
+        while True:
+            try:
+                job = await client.wait_for_job(job_id)
+                break
+            except JobTimeout as exc:
+                log.warning("%s; sending document %s again", exc, planned.command.reference_id)
+                body = await _document_body(planned.command, content)
+                if body is None:
+                    job = None
+                    break
+                job_id = await client.start_document_import(body)
+        if job is None:
+            out.failed.append(Failure(sources[planned.index], CONTENT_MISSING,
+                                      f"document {planned.command.reference_id}: content not on the content topic"))
+            continue
+        _merge(out, resolve(build_phase(phase.kind, [planned]), job, sources))
+    return out
+
+
+async def _ticket_call(client: CasaviClient, cmd: CasaviCommand, content: ContentSource) -> str | None:
+    """One ticket, post, comment or attachment call (rules 12-15); an error code when the
+    attachment's content is missing, else None."""
+    doc = cmd.document
+    if cmd.entity == "ticket":
+        if doc is None:
+            await client.close_ticket(cmd.reference_id)
+        else:
+            await client.upsert_ticket({**doc, "id": cmd.reference_id})
+    elif cmd.entity == "post":
+        if doc is None:
+            await client.delete_post(cmd.reference_id)
+        else:
+            await client.upsert_post({**doc, "id": cmd.reference_id})
+    else:  # comment, attachment: nested in their ticket
+        (ticket_id,) = cmd.parent_ids
+        try:
+            if doc is None:
+                await client.hide_comment(ticket_id, cmd.reference_id)
+            elif cmd.entity == "comment":
+                await client.upsert_comment(ticket_id, {**doc, "id": cmd.reference_id})
+            elif not await client.comment_exists(ticket_id, cmd.reference_id, doc["name"]):
+                ref = ContentRef.model_validate(doc[CONTENT_REF])
+                data = await content.read(ref)
+                if data is None:
+                    return CONTENT_MISSING
+                file_id = await client.upload_file(doc["name"], doc.get("contentType"), data)
+                del data
+                await client.create_comment(ticket_id, {"id": cmd.reference_id, "text": doc["name"],
+                                                        "isInternal": False, "fallbackToAccount": True,
+                                                        "attachments": [file_id]})
+        except CasaviError as exc:
+            if exc.status == 404 and doc is not None:  # the ticket is not there (yet)
+                raise CasaviError(exc.kind, exc.status, exc.action, MISSING_REFERENCE) from None
+            raise
+    return None
+
+
+async def _run_ticket_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence[Sourced],
+                            content: ContentSource) -> BatchResult:
+    """One call per command, each applied or refused on its own; implied comment deletes send nothing."""
+    out = BatchResult()
+    for planned in phase.commands:
+        cmd = planned.command
+        source = sources[planned.index]
+        done = [source, *(sources[i] for i in planned.superseded)]
+        if phase.targets[planned.index].own != planned.key:  # a comment of a ticket closed in this batch
+            out.applied.extend(done)
+            continue
+        try:
+            code = await _ticket_call(client, cmd, content)
+        except CasaviError as exc:
+            verb = "write" if cmd.op == "UPSERT" else "delete"
+            out.failed.append(Failure(source, exc.code, f"casavi {exc.code} on {cmd.entity} {cmd.reference_id}: "
+                                                        f"refused the {verb} (HTTP {exc.status})"))
+            continue
+        if code is not None:
+            out.failed.append(Failure(source, code, f"{cmd.entity} {cmd.reference_id}: content not on the content "
+                                                    "topic"))
+            continue
+        out.applied.extend(done)
+    return out
+
+
+async def _run_phase(client: CasaviClient, phase: ImportPhase, sources: Sequence[Sourced],
+                     content: ContentSource | None = None) -> BatchResult:
+    """One import (bisected when casavi rejects the request itself), or the phase's staff or document calls."""
     if phase.kind in STAFF_PHASES:
         return await _run_staff_phase(client, phase, sources)
+    if phase.kind in DOCUMENT_PHASES:
+        return await _run_document_phase(client, phase, sources, content or MemoryContent())
+    if phase.kind in TICKET_PHASES:
+        return await _run_ticket_phase(client, phase, sources, content or MemoryContent())
     out = BatchResult()
     while True:
         try:
@@ -164,9 +312,11 @@ def _merge(into: BatchResult, part: BatchResult) -> None:
     into.bisections += part.bisections
 
 
-async def apply_batch(client: CasaviClient, batch: Sequence[Sourced]) -> BatchResult:
-    """Apply ``batch`` (in source order) to casavi: phases in order, each waited for."""
+async def apply_batch(client: CasaviClient, batch: Sequence[Sourced], content: ContentSource | None = None
+                      ) -> BatchResult:
+    """Apply ``batch`` (in source order) to casavi: phases in order, each waited for. ``content``:
+    where document content is read by key (``streams.sink.content``)."""
     out = BatchResult()
     for phase in plan_batch([s.command for s in batch]):
-        _merge(out, await _run_phase(client, phase, batch))
+        _merge(out, await _run_phase(client, phase, batch, content))
     return out

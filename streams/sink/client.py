@@ -4,7 +4,9 @@ It authenticates (``POST /authenticate``), keeps the token until shortly before 
 ``expiresAt`` and authenticates again when casavi answers 401; starts imports
 (``POST /import``) and polls their jobs (``GET /jobs/{jobId}``); writes staff members
 (``POST /staff``, ``DELETE /staff/{id}``); reads casavi back
-(``GET /properties``, ``/properties/{id}/units``, ``/contacts``) for the reconcile. Every request is paced
+(``GET /properties``, ``/properties/{id}/units``, ``/contacts``) for the reconcile; sends documents
+(``POST /documents``, a job like an import), tickets, posts, comments and files
+(``import_contract`` rules 12–15). Every request is paced
 by a token bucket at ``requests_per_minute`` (polls count too) and handled by the
 error table in ``policy``. Logs name requests, statuses and counts, never a token, a
 secret or anything from a request or response body.
@@ -27,13 +29,15 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from streams.casavi.models import AuthRequest, AuthResponse, Job, JobCreated
+from streams.casavi.import_contract import REMOVED_TEXT
+from streams.casavi.models import AuthRequest, AuthResponse, FileCreated, Job, JobCreated
 from streams.settings import CasaviSettings
 from streams.sink.policy import Action, Backoff, classify_exception, classify_status, retry_after_s
 
 log = logging.getLogger(__name__)
 
-RequestKind = Literal["authenticate", "import", "job", "read", "staff"]
+RequestKind = Literal["authenticate", "import", "job", "read", "staff", "document", "ticket", "post", "comment", "file",
+                      "hook"]
 TOKEN_MARGIN = timedelta(minutes=5)
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -156,6 +160,10 @@ def _error_code(response: httpx.Response) -> str:
 FIRST_JOB_POLL_S = 0.1
 
 
+def _q(reference_id: str) -> str:
+    return quote(reference_id, safe="")
+
+
 class CasaviClient:
     """One casavi system (R22: ``settings.active``). Use as ``async with CasaviClient(...)``."""
 
@@ -273,6 +281,110 @@ class CasaviClient:
                 raise JobTimeout(job_id, self._settings.job_timeout_s)
             interval = self._settings.job_poll_interval_s
 
+    async def start_document_import(self, body: Mapping[str, Any]) -> str:
+        """``POST /documents`` (``import_contract`` rule 11): one document or its delete; casavi's job id.
+        The body holds the document's content: it is never logged."""
+        response = await self._send("document", "POST", "/documents", body)
+        try:
+            return JobCreated.model_validate(response.json()).job_id
+        except (ValueError, ValidationError):
+            raise CasaviError("document", response.status_code, Action.FAIL, "BAD_IMPORT_RESPONSE") from None
+
+    # --- tickets, posts, comments, files (rules 12-15) ---------------------------------------
+
+    async def _update_or_create(self, kind: RequestKind, item_path: str, create_path: str,
+                                document: Mapping[str, Any], update: Mapping[str, Any] | None = None) -> None:
+        """``PUT`` the item; when casavi does not know it (404), ``POST`` it."""
+        try:
+            await self._send(kind, "PUT", item_path, update if update is not None else document)
+        except CasaviError as exc:
+            if exc.status != 404:
+                raise
+            await self._send(kind, "POST", create_path, document)
+
+    async def upsert_ticket(self, document: Mapping[str, Any]) -> None:
+        await self._update_or_create("ticket", f"/tickets/{_q(document['id'])}", "/tickets", document)
+
+    async def close_ticket(self, reference_id: str) -> None:
+        """Close a ticket (rule 12: the bridge never deletes one); one that is not there counts as closed."""
+        try:
+            held = await self._send("ticket", "GET", f"/tickets/{_q(reference_id)}")
+        except CasaviError as exc:
+            if exc.status == 404:
+                return
+            raise
+        ticket = held.json()
+        if ticket.get("status") == "CLOSED":
+            return
+        await self._send("ticket", "PUT", f"/tickets/{_q(reference_id)}",
+                         {"id": reference_id, "title": ticket["title"], "propertyId": ticket["propertyId"],
+                          "status": "CLOSED"})
+
+    async def upsert_post(self, document: Mapping[str, Any]) -> None:
+        await self._update_or_create("post", f"/posts/{_q(document['id'])}", "/posts", document)
+
+    async def delete_post(self, reference_id: str) -> None:
+        try:
+            await self._send("post", "DELETE", f"/posts/{_q(reference_id)}")
+        except CasaviError as exc:
+            if exc.status != 404:
+                raise
+
+    async def upsert_comment(self, ticket_id: str, document: Mapping[str, Any]) -> None:
+        """A comment: its text and visibility set when it exists, else created (rule 13)."""
+        path = f"/tickets/{_q(ticket_id)}/comments"
+        await self._update_or_create("comment", f"{path}/{_q(document['id'])}", path, document,
+                                     {"id": document["id"], "text": document["text"],
+                                      "isInternal": document.get("isInternal", False)})
+
+    async def comment_exists(self, ticket_id: str, comment_id: str, text: str) -> bool:
+        """Whether the comment is there (set to ``text``, shown to tenants): an attachment is uploaded once."""
+        try:
+            await self._send("comment", "PUT", f"/tickets/{_q(ticket_id)}/comments/{_q(comment_id)}",
+                             {"id": comment_id, "text": text, "isInternal": False})
+        except CasaviError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def create_comment(self, ticket_id: str, document: Mapping[str, Any]) -> None:
+        await self._send("comment", "POST", f"/tickets/{_q(ticket_id)}/comments", document)
+
+    async def hide_comment(self, ticket_id: str, comment_id: str) -> None:
+        """Take a comment back from the tenants (rule 13: no delete in the API text)."""
+        try:
+            await self._send("comment", "PUT", f"/tickets/{_q(ticket_id)}/comments/{_q(comment_id)}",
+                             {"id": comment_id, "text": REMOVED_TEXT, "isInternal": True})
+        except CasaviError as exc:
+            if exc.status != 404:
+                raise
+
+    async def upload_file(self, name: str, content_type: str | None, data: bytes) -> int:
+        """``POST /files`` (rule 14); casavi's file id. The content is never logged."""
+        response = await self._send("file", "POST", "/files", content=data,
+                                    headers={"X-Filename": quote(name), "Content-Type": content_type
+                                             or "application/octet-stream"})
+        try:
+            return FileCreated.model_validate(response.json()).id
+        except (ValueError, ValidationError):
+            raise CasaviError("file", response.status_code, Action.FAIL, "BAD_FILE_RESPONSE") from None
+
+    async def subscribe_hook(self, event_name: str, hook_url: str) -> int:
+        """A REST hook subscription (rule 16); casavi's id of it. The URL carries credentials: never logged."""
+        response = await self._send("hook", "POST", "/hooks", {"eventName": event_name, "hookUrl": hook_url})
+        try:
+            return int(response.json()["id"])
+        except (ValueError, KeyError, TypeError):
+            raise CasaviError("hook", response.status_code, Action.FAIL, "BAD_HOOK_RESPONSE") from None
+
+    async def unsubscribe_hook(self, hook_id: int) -> None:
+        try:
+            await self._send("hook", "DELETE", f"/hooks/{hook_id}")
+        except CasaviError as exc:
+            if exc.status != 404:
+                raise
+
     async def put_staff(self, document: Mapping[str, Any]) -> None:
         """``POST /staff``: create or update a staff member (``import_contract`` rule 9)."""
         await self._send("staff", "POST", "/staff", document)
@@ -315,11 +427,13 @@ class CasaviClient:
             raise Stopped()
 
     async def _send(self, kind: RequestKind, method: str, path: str, body: Mapping[str, Any] | None = None,
-                    *, authenticated: bool = True) -> httpx.Response:
+                    *, authenticated: bool = True, content: bytes | None = None,
+                    headers: Mapping[str, str] | None = None) -> httpx.Response:
         attempt = 0
         reauthenticated = False
+        extra = dict(headers or {})
         while True:
-            headers: dict[str, str] = {}
+            headers = dict(extra)
             token: str | None = None
             if authenticated:
                 token = await self._ensure_token()
@@ -330,7 +444,8 @@ class CasaviClient:
             endpoint = endpoint_of(method, path)
             wait_s: float | None = None
             try:
-                response = await self._http.request(method, path, json=body, headers=headers)
+                response = await self._http.request(method, path, json=body if content is None else None,
+                                                    content=content, headers=headers)
             except httpx.TransportError as exc:
                 rule = classify_exception(exc)
                 assert rule is not None

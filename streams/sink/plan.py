@@ -21,6 +21,17 @@ C. ``contact_delete``: each contact is archived (portal access ended, personal d
 D. ``staff_delete``: one ``DELETE /staff/{id}`` each, after B removed the responsibilities
    naming them.
 
+Documents (``import_contract`` rule 11) go through ``/documents``, one request each:
+``documents`` (upserts) right after A, when what they are shared with exists, and
+``document_delete`` right before B, before what they are shared with is deleted. A
+document's ``contentRef`` is replaced by its content when it is sent (``apply``).
+
+Tickets and posts (rules 12, 15), then comments and attachments (rules 13, 14) go through
+their own endpoints, one call each, after the documents: ``tickets``, ``comments``. Their
+deletes come before the document deletes: ``comment_delete`` (a comment is made internal),
+``ticket_delete`` (a ticket is closed, a post deleted). A comment delete of a ticket closed in
+the same batch is implied: the comment stays with the closed ticket, as the tenant saw it.
+
 Empty phases are left out. Inside a batch only the last command per casavi entity counts
 (commands carry the full desired state), keyed by (entity, reference id).
 
@@ -39,9 +50,14 @@ from streams.casavi import import_contract as contract
 from streams.casavi.models import EntityType
 from streams.commands.model import CasaviCommand
 
-PhaseKind = Literal["staff", "upsert", "delete", "contact_delete", "staff_delete"]
-PHASE_ORDER: tuple[PhaseKind, ...] = ("staff", "upsert", "delete", "contact_delete", "staff_delete")
+PhaseKind = Literal["staff", "upsert", "documents", "tickets", "comments", "comment_delete", "ticket_delete",
+                    "document_delete", "delete", "contact_delete", "staff_delete"]
+PHASE_ORDER: tuple[PhaseKind, ...] = ("staff", "upsert", "documents", "tickets", "comments", "comment_delete",
+                                      "ticket_delete", "document_delete", "delete", "contact_delete", "staff_delete")
 STAFF_PHASES: frozenset[PhaseKind] = frozenset({"staff", "staff_delete"})  # calls of /staff, not imports
+DOCUMENT_PHASES: frozenset[PhaseKind] = frozenset({"documents", "document_delete"})  # calls of /documents
+# calls of /tickets, /posts, /tickets/{id}/comments, /files
+TICKET_PHASES: frozenset[PhaseKind] = frozenset({"tickets", "comments", "comment_delete", "ticket_delete"})
 ItemKey = tuple[EntityType, str]
 
 # Cascades (import_contract rule 4): which parent entity a delete is implied by.
@@ -49,6 +65,8 @@ _PARENT_CHAIN: dict[EntityType, tuple[EntityType, ...]] = {
     "unit": ("property",),
     "contract": ("property", "unit"),
     "responsibility": ("property",),
+    "comment": ("ticket",),
+    "attachment": ("ticket",),
 }
 
 
@@ -112,6 +130,12 @@ def collapse(commands: Sequence[CasaviCommand]) -> list[PlannedCommand]:
 def phase_of(command: CasaviCommand) -> PhaseKind:
     if command.entity == "staff":
         return "staff" if command.op == "UPSERT" else "staff_delete"
+    if command.entity == "document":
+        return "documents" if command.op == "UPSERT" else "document_delete"
+    if command.entity in ("ticket", "post"):
+        return "tickets" if command.op == "UPSERT" else "ticket_delete"
+    if command.entity in ("comment", "attachment"):
+        return "comments" if command.op == "UPSERT" else "comment_delete"
     if command.op == "UPSERT":
         return "upsert"
     return "contact_delete" if command.entity == "contact" else "delete"
@@ -122,7 +146,8 @@ def plan_batch(commands: Sequence[CasaviCommand]) -> list[ImportPhase]:
     by_kind: dict[PhaseKind, list[PlannedCommand]] = {kind: [] for kind in PHASE_ORDER}
     for planned in collapse(commands):
         by_kind[phase_of(planned.command)].append(planned)
-    return [build_phase(kind, by_kind[kind]) for kind in PHASE_ORDER if by_kind[kind]]
+    closing = frozenset(p.command.reference_id for p in by_kind["ticket_delete"] if p.command.entity == "ticket")
+    return [build_phase(kind, by_kind[kind], closing) for kind in PHASE_ORDER if by_kind[kind]]
 
 
 def _ancestor_keys(cmd: CasaviCommand) -> tuple[ItemKey, ...]:
@@ -137,6 +162,7 @@ class _Tree:
         self.contacts: list[dict[str, Any]] = []
         self.responsibilities: list[dict[str, Any]] = []
         self.staff: list[dict[str, Any]] = []  # the /staff calls of a staff phase (not an import)
+        self.documents: list[dict[str, Any]] = []  # the /documents calls of a document phase
         self.properties: dict[str, dict[str, Any]] = {}
         self.units: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -177,11 +203,14 @@ class _Tree:
             body["responsibilities"] = self.responsibilities
         if self.staff:
             body["staff"] = self.staff
+        if self.documents:
+            body["documents"] = self.documents
         return body
 
 
-def build_phase(kind: PhaseKind, commands: Iterable[PlannedCommand]) -> ImportPhase:
-    """One import for ``commands`` (all of phase ``kind``)."""
+def build_phase(kind: PhaseKind, commands: Iterable[PlannedCommand], closing: frozenset[str] = frozenset()
+                ) -> ImportPhase:
+    """One import for ``commands`` (all of phase ``kind``); ``closing``: tickets the batch closes."""
     ordered = tuple(sorted(commands, key=lambda p: (p.command.level, p.first_index)))
     tree = _Tree()
     targets: dict[int, Target] = {}
@@ -189,9 +218,15 @@ def build_phase(kind: PhaseKind, commands: Iterable[PlannedCommand]) -> ImportPh
     for planned in ordered:
         cmd = planned.command
         ancestors = _ancestor_keys(cmd)
-        if kind in STAFF_PHASES:
-            tree.staff.append({**cmd.document, "id": cmd.reference_id} if cmd.document is not None
-                              else contract.delete_item(cmd.reference_id))
+        if kind in TICKET_PHASES:
+            if kind == "comment_delete" and cmd.parent_ids and cmd.parent_ids[0] in closing:
+                targets[planned.index] = Target(("ticket", cmd.parent_ids[0]))  # implied: kept with the ticket
+            else:
+                targets[planned.index] = Target(planned.key)
+        elif kind in STAFF_PHASES or kind in DOCUMENT_PHASES:
+            calls = tree.staff if kind in STAFF_PHASES else tree.documents
+            calls.append({**cmd.document, "id": cmd.reference_id} if cmd.document is not None
+                         else contract.delete_item(cmd.reference_id))
             targets[planned.index] = Target(planned.key)
         elif kind == "upsert":
             if cmd.document is None:

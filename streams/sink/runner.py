@@ -31,16 +31,18 @@ from streams.commands.model import CommandCodecError, DeadLetter, decode
 from streams.commands.receipts import DEPENDENCY_CODES, Receipt, ReceiptStatus
 from streams.commands.wire import writer_schemas
 from streams.settings import BridgeSettings
-from streams.sink.apply import BatchResult, Failure, Sourced, apply_batch
+from streams.sink.apply import CONTENT_MISSING, BatchResult, Failure, Sourced, apply_batch
 from streams.sink.client import CasaviClient, Stopped
+from streams.sink.content import ContentSource, KafkaContent
 from streams.sink.policy import Backoff
 from streams.sink.metrics import SinkMetrics
 from streams.sink.stats import SinkStats
 
 log = logging.getLogger(__name__)
 
-# casavi error codes that can mean "the other command has not arrived yet".
-DEFERRABLE_CODES = DEPENDENCY_CODES
+# casavi error codes that can mean "the other command has not arrived yet"; and a document whose
+# content was replaced since (the command that names the new content follows)
+DEFERRABLE_CODES = DEPENDENCY_CODES | {CONTENT_MISSING}
 KAFKA_RETRY = Backoff(base_s=0.5, cap_s=30.0, max_retries=8, exhausted_s=30.0)
 
 
@@ -120,9 +122,14 @@ class SinkRunner:
         defer_retry_s: float = 5.0,
         stop_event: asyncio.Event | None = None,
         metrics: SinkMetrics | None = None,
+        content: ContentSource | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
+        self._own_content = content is None
+        self.content: ContentSource = content or KafkaContent(
+            settings.kafka.bootstrap_servers, settings.kafka.content_topic,
+            settings.stack.state_dir / "sink-content" / f"{settings.kafka.sink_group_id}.sqlite")
         self.consumer = consumer or self._default_consumer()
         self.producer = producer or self._default_producer()
         self.status_path = status_path or settings.stack.state_dir / "sink-status.json"
@@ -187,6 +194,8 @@ class SinkRunner:
         finally:
             await self.consumer.stop()
             await self.producer.stop()
+            if self._own_content and isinstance(self.content, KafkaContent):
+                await self.content.stop()
             self.stats.write(self.status_path)
 
     async def process(self, records: Sequence[Record]) -> None:
@@ -215,7 +224,7 @@ class SinkRunner:
         since = {id(d.source): d.since for d in carried}
         batch = [d.source for d in carried] + decoded
         self._last_deferred_try = now
-        result = await apply_batch(self.client, batch)
+        result = await apply_batch(self.client, batch, self.content)
 
         self._deferred = []
         receipts: list[Receipt] = []

@@ -160,7 +160,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         log.info("state loaded: %d rows, %d emitted entities in %.1fs; %d roots queued for a pass",
                  processor.row_count, processor.emitted_count, time.monotonic() - started, processor.queued)
 
-    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes]]) -> int | None:
+    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes | None]]) -> int | None:
         """Produce and await delivery; Kafka being away is transient: retry until it is back.
         Returns the topic's end offset after the records (None when the client does not tell)."""
         attempt = 0
@@ -241,6 +241,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 rows.pop(key, None)
             else:  # a deleted row keeps its position, so a replayed insert cannot bring it back
                 rows[key] = dumps_entry(row, position)
+        if outcome.content_writes:  # before any command that names the content (the sink reads it by key)
+            await deliver(kafka.content_topic, [(key.encode(), value) for key, value in outcome.content_writes])
         write_emitted(outcome.emitted_writes)
         if outcome.commands:
             end = await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in outcome.commands])

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
         log.error("%s", exc)
         return 2
     kafka = settings.kafka
-    read = [t for t in bridge_topics(kafka, settings.source) if t not in (kafka.commands_topic, kafka.dlq_topic)]
+    read = [t for t in bridge_topics(kafka, settings.source)
+            if t not in (kafka.commands_topic, kafka.dlq_topic, kafka.content_topic, kafka.inbound_topic)]
     if gaps.check(kafka, kafka.worker_app_id, read, "worker"):
         _request_full_sync(settings)
     ops = WorkerOps(settings)

@@ -32,10 +32,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from streams.casavi.import_contract import CONTENT_TOO_LARGE
 from streams.cdc.model import UNAVAILABLE, Row, RowChange
 from streams.commands.model import CasaviCommand, DeadLetter
 from streams.commands.receipts import DEPENDENCY_CODES, Receipt
-from streams.erp.rows import row_dict
+from streams.erp.rows import DERIVED_COLUMNS, row_dict
 from streams.erp.schema import TABLES
 from streams.projection.diff import EmittedTable, plan
 from streams.projection.due import DUE_TABLES, DueIndex, roots_of_due_row
@@ -44,7 +45,7 @@ from streams.projection.project import all_roots, effective_today
 from streams.projection.quality import QualityReport, quality_cases
 from streams.projection.reconfigure import roots_affected_by_config
 from streams.projection.roots import Root, parse_root_key
-from streams.projection.rules import ProjectionConfig
+from streams.projection.rules import ProjectionConfig, Rejection
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
 from streams.worker.rowcodec import Position, parse_row_key, row_key
@@ -60,6 +61,8 @@ class FoldResult:
     replayed: int = 0  # changes older than what the state already holds: skipped
     # changes of a snapshot that goes on, or many of one source transaction: a bulk load
     bulk: bool = False
+    # document content for the content topic: (key, content or None to forget it); never in the state
+    content_writes: list[tuple[str, bytes | None]] = field(default_factory=list)
 
 
 # The content hash of an emitted entry casavi did not apply: never equal to a real hash, so
@@ -130,6 +133,9 @@ class Processor:
         # included): a replayed or duplicated older change never takes the state back in time
         self.positions: dict[str, Position] = {}
         self._loaded_emitted: list[EmittedEntry] = []
+        # slots casavi cannot take (R16: content over its limit) -> what was rejected: each
+        # rejection is a dead letter once, not at every projection of its root
+        self.rejected: dict[str, str] = {}
 
     # --- start-up ---------------------------------------------------------------------
 
@@ -241,7 +247,10 @@ class Processor:
                 result.dead_letters.append(_fold_letter(
                     change, f"unexpected {type(exc).__name__} while folding", "UNEXPECTED"))
                 continue
-            self._written(result, key, None if change.op == "d" else change.after, position)
+            self._written(result, key, None if change.op == "d" else self._stored(change), position)
+            content = _content_write(change)
+            if content is not None:
+                result.content_writes.append(content)
             if change.op != "d" and change.table in DUE_TABLES and change.after is not None:
                 self._index_due(change.table, change.after, after=self.today())
             old_key = _previous_key(change)
@@ -290,8 +299,20 @@ class Processor:
             if held is None:
                 raise UnavailableColumns(change.table, gaps)
             current = row_dict(held)
-            update["after"] = {**after, **{c: current.get(c) for c in gaps}}
+            derived = DERIVED_COLUMNS.get(change.table, {})
+            filled = {c: v for c, v in after.items() if c not in derived or c not in gaps}
+            for c in gaps:  # a column kept as a digest keeps the digest held; the others their value
+                filled.update({d: current.get(d) for d in derived[c]} if c in derived else {c: current.get(c)})
+            update["after"] = filled
         return change.model_copy(update=update)
+
+    def _stored(self, change: RowChange) -> Row | None:
+        """The row as the state table keeps it: a table with derived columns (document content)
+        keeps the parsed row, so the persisted table never holds the content either."""
+        if change.table not in DERIVED_COLUMNS or change.after is None:
+            return change.after
+        held = self.state.get(change.table, change.key)
+        return row_dict(held) if held is not None else change.after
 
     def _written(self, result: FoldResult, key: str, row: Row | None, position: Position | None) -> None:
         if position is not None:
@@ -303,8 +324,17 @@ class Processor:
         """Commands for the affected roots, in casavi's order (R20); records them as emitted
         in memory. Persist with ``emitted_writes`` once they are delivered."""
         errors: list[tuple[Root, BaseException]] = []
+        rejected: list[Rejection] = []
         commands = plan(self.state, roots, self.config, self.today(), self.emitted, record=True, force=force,
-                        errors=errors)
+                        errors=errors, rejected=rejected)
+        for r in rejected:
+            slot = f"{r.entity}:{r.reference_id}"
+            if self.rejected.get(slot) == r.fingerprint:
+                continue
+            self.rejected[slot] = r.fingerprint
+            self._letters.append(DeadLetter(stage="project", reason=r.reason, error_code=CONTENT_TOO_LARGE,
+                                            topic="", partition=-1, offset=-1, entity=r.entity,
+                                            reference_id=r.reference_id, key=r.root, at_ms=int(time.time() * 1000)))
         for root, exc in errors:  # type and root only: the message of an unexpected error may quote values
             self._letters.append(DeadLetter(stage="project", reason=f"unexpected {type(exc).__name__} while "
                                             f"projecting root {root.key}", error_code="UNEXPECTED", topic="",
@@ -501,6 +531,23 @@ class Processor:
             entry = self.emitted.entries.get(slot)
             writes.append((slot, None if entry is None else entry.to_dict()))
         return writes
+
+
+CONTENT_KEY = "document:{}"  # key of a document's content on the content topic
+
+
+def _content_write(change: RowChange) -> tuple[str, bytes | None] | None:
+    """What a folded document change means for the content topic: its new content, ``None``
+    (forget it: the row is gone or has no content) or nothing (the content did not change)."""
+    if change.table != "document" or not change.key:
+        return None
+    key = CONTENT_KEY.format(change.key[0])
+    if change.op == "d" or change.after is None:
+        return key, None
+    content = change.after.get("content", UNAVAILABLE)
+    if content is UNAVAILABLE:
+        return None
+    return key, bytes(content) if isinstance(content, (bytes, bytearray, memoryview)) else None
 
 
 def _fold_letter(change: RowChange, reason: str, code: str) -> DeadLetter:

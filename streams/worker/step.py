@@ -4,9 +4,10 @@
 control topic, casavi receipts), folds and projects through the ``Processor`` and returns a
 ``BatchOutcome``. The Faust app carries the outcome out in this order:
 
-1. ``deferred`` roots to the pending table, ``row_writes`` to the state table and
-   ``emitted_writes`` to the emitted table (what the batch learnt: receipts, redrives,
-   refusals),
+1. ``deferred`` roots to the pending table, ``row_writes`` to the state table,
+   ``content_writes`` to the content topic (delivery awaited: a command may name that
+   content) and ``emitted_writes`` to the emitted table (what the batch learnt: receipts,
+   redrives, refusals),
 2. ``commands`` to the commands topic, delivery awaited,
 3. ``BatchStep.delivered(outcome)``: the emitted and meta writes that record the commands
    as sent (never before they reached Kafka), and ``projected_pending`` removed from the
@@ -53,6 +54,7 @@ class BatchOutcome:
     replayed: int = 0
     source_ts_ms: int | None = None
     row_writes: list[tuple[str, Row | None, Position | None]] = field(default_factory=list)
+    content_writes: list[tuple[str, bytes | None]] = field(default_factory=list)  # to the content topic, first
     emitted_writes: list[EmittedWrite] = field(default_factory=list)
     commands: list[tuple[CasaviCommand, bytes]] = field(default_factory=list)  # with their encoded value
     meta_writes: list[MetaWrite] = field(default_factory=list)  # with the delivered commands
@@ -109,6 +111,7 @@ class BatchStep:
         out.events_by_topic = dict(Counter(r.topic for r in records))
         out.changes_by_table = dict(Counter(c.table for c in changes))
         out.row_writes = step.row_writes
+        out.content_writes = step.content_writes
         out.dead_letters.extend(step.dead_letters)
         roots = step.roots
         if behind or step.bulk:

@@ -39,6 +39,8 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "cdc": COMPACTED,
     "commands": COMPACTED,
     "receipts": COMPACTED,
+    "content": COMPACTED,
+    "inbound": COMPACTED,
     "dlq": {"cleanup.policy": "delete", "retention.ms": str(90 * DAY_MS)},
     "control": {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)},
 }
@@ -48,6 +50,7 @@ def bridge_topics(kafka: KafkaSettings, source: SourceSettings | None = None) ->
     """``{topic: configs}`` of every topic the bridge reads or writes (not Faust's changelogs)."""
     topics = {name: TOPIC_CONFIGS["cdc"] for name in cdc_topics(kafka, source)}
     topics.update({kafka.commands_topic: TOPIC_CONFIGS["commands"], kafka.receipts_topic: TOPIC_CONFIGS["receipts"],
+                   kafka.content_topic: TOPIC_CONFIGS["content"], kafka.inbound_topic: TOPIC_CONFIGS["inbound"],
                    kafka.dlq_topic: TOPIC_CONFIGS["dlq"], kafka.ticks_topic: TOPIC_CONFIGS["control"]})
     return topics
 

@@ -76,7 +76,8 @@ async def test_r20_r13_one_batch_of_upserts_then_deletes(sim: Sim) -> None:
                                                        CasaviCommand.delete("property", "P1"), start=start))
         assert not result.failed and len(result.applied) == 2
     assert await sim.state() == {"contacts": {}, "properties": {}, "units": {}, "contracts": {}, "staff": {},
-                                 "responsibilities": {}}
+                                 "responsibilities": {}, "documents": {}, "tickets": {},
+                                 "posts": {}, "comments": {}, "files": {}, "hooks": {}}
 
 
 async def test_superseded_commands_are_applied_with_the_last(sim: Sim) -> None:
