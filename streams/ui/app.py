@@ -3,6 +3,7 @@
     GET /            the page (it fetches /fragment every BRIDGE_UI__REFRESH_S seconds)
     GET /fragment    the page's changing part, as HTML
     GET /api/page    the same snapshot as JSON (``streams.ui.model.PageModel``)
+    GET /explain?entity=contact&key=…   why an entity is (not) in casavi (``bridge explain``)
 
 With ``BRIDGE_UI__TOKEN`` set, every request must carry the token: ``Authorization: Bearer …``,
 or the cookie that ``/?token=…`` sets once (the address without the token is shown then).
@@ -18,6 +19,7 @@ from typing import Protocol
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -26,12 +28,13 @@ from starlette.routing import Route
 
 from streams.settings import UiSettings
 from streams.ui.model import PageModel
-from streams.ui.render import CSS, JS, WAITING, document, fragment
+from streams.projection.explain import ENTITIES
+from streams.ui.render import CSS, JS, WAITING, document, explanation, fragment
 
 COOKIE = "bridge_ui_token"
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; "
-                               "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                               "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -52,9 +55,14 @@ def _authorised(request: Request, token: str) -> bool:
     return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
 
 
-def create_app(ui: UiSettings, source: PageSource, *, collect: bool = True) -> Starlette:
+Explain = Callable[[str, str], str]  # (entity, ERP number or reference id) -> the explanation as text
+
+
+def create_app(ui: UiSettings, source: PageSource, *, collect: bool = True, explain: Explain | None = None
+               ) -> Starlette:
     """``source.page`` is what the page shows; with ``collect``, ``source.run`` refreshes it in a
-    thread from startup to shutdown."""
+    thread from startup to shutdown. ``explain`` answers the page's search (``bridge explain``;
+    it reads Kafka, so it runs in a thread)."""
     token = ui.token.get_secret_value() if ui.token is not None else ""
 
     async def index(request: Request) -> Response:
@@ -70,6 +78,15 @@ def create_app(ui: UiSettings, source: PageSource, *, collect: bool = True) -> S
         if page is None:
             return JSONResponse({"error": "gathering the first figures"}, status_code=503)
         return Response(page.model_dump_json(), media_type="application/json")
+
+    async def why(request: Request) -> Response:
+        entity, key = request.query_params.get("entity", ""), request.query_params.get("key", "").strip()
+        if entity not in ENTITIES or not key:
+            return PlainTextResponse(f"explain needs entity (one of {', '.join(ENTITIES)}) and key", status_code=400)
+        if explain is None:
+            return PlainTextResponse("explain is not available on this page", status_code=404)
+        text = await run_in_threadpool(explain, entity, key)
+        return HTMLResponse(explanation(entity, key, text))
 
     async def css(request: Request) -> Response:
         return Response(CSS, media_type="text/css")
@@ -108,6 +125,6 @@ def create_app(ui: UiSettings, source: PageSource, *, collect: bool = True) -> S
             response.headers.setdefault(name, value)
         return response
 
-    return Starlette(routes=[Route("/", index), Route("/fragment", part), Route("/api/page", api),
+    return Starlette(routes=[Route("/", index), Route("/fragment", part), Route("/api/page", api), Route("/explain", why),
                              Route("/page.css", css), Route("/page.js", js)],
                      middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)], lifespan=lifespan)

@@ -3,6 +3,8 @@ page loads nothing from elsewhere: its style and script are served by the page i
 
 from __future__ import annotations
 
+import html
+
 from datetime import datetime, timezone
 from html import escape
 
@@ -157,13 +159,31 @@ def fragment(page: PageModel) -> str:
 WAITING = '<p class="meta">gathering the first figures …</p>'
 
 
+# "Why is this tenant (not) in the portal?": bridge explain as a search (GET /explain)
+SEARCH = ('<form class="search" method="get" action="explain"><select name="entity">'
+          + "".join(f'<option>{e}</option>' for e in ("contact", "contract", "unit", "property", "staff"))
+          + '</select><input name="key" placeholder="ERP number or reference id" required>'
+          '<button>explain</button></form>')
+
+
+def explanation(entity: str, key: str, text: str) -> str:
+    """The page of one explanation (``bridge explain`` rendered as text, escaped)."""
+    return (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>casavi bridge — explain {html.escape(entity)} {html.escape(key)}</title>"
+        "<link rel=\"stylesheet\" href=\"page.css\"></head>"
+        f'<body><header><h1><a href="./">casavi bridge — protocol</a></h1>{SEARCH}</header>'
+        f"<main><pre>{html.escape(text)}</pre></main></body></html>"
+    )
+
+
 def document(body: str, refresh_s: float) -> str:
     return (
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<title>casavi bridge — protocol</title><link rel=\"stylesheet\" href=\"page.css\"></head>"
         f'<body data-refresh-ms="{int(refresh_s * 1000)}"><header><h1>casavi bridge — protocol</h1>'
-        '<span id="freshness"></span></header>'
+        '<span id="freshness"></span>' + SEARCH + '</header>'
         f'<main id="page">{body}</main><script src="page.js"></script></body></html>'
     )
 
@@ -172,7 +192,7 @@ CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 1.5em 2em;color:#222;background:#fafafa}
 header{display:flex;align-items:baseline;gap:1em}h1{font-size:20px;margin:.6em 0}
 h2{font-size:16px;margin:1.2em 0 .4em;border-bottom:1px solid #ddd}
-#freshness{color:#888;font-size:12px}#freshness.stale{color:#b00}
+#freshness{color:#888;font-size:12px}.search{margin-left:auto}#freshness.stale{color:#b00}
 .meta{color:#555}.note{color:#666;font-size:12px}
 .problems{background:#fee;border:1px solid #e99;padding:.5em 2em}
 .pipeline{display:flex;align-items:stretch;gap:.3em;flex-wrap:wrap}

@@ -236,3 +236,24 @@ def test_reconcile_progress_file(tmp_path: Any) -> None:
     written = read_progress(path)
     assert written is not None and written.finished and written.read == 480
     assert read_progress(tmp_path / "missing.json") is None
+
+
+async def test_the_page_searches_why_an_entity_is_or_is_not_in_casavi() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def explain(entity: str, key: str) -> str:
+        asked.append((entity, key))
+        return "contact E801-1: not in casavi\n  R07: tenant party without e-mail <b>"
+
+    ui = UiSettings()
+    app = create_app(ui, FixedPage(build_page(gathered())), collect=False, explain=explain)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:18490") as c:
+        assert 'action="explain"' in (await c.get("/")).text  # the search sits on the page
+        answer = await c.get("/explain", params={"entity": "contact", "key": " E801-1 "})
+        assert answer.status_code == 200 and "R07: tenant party without e-mail &lt;b&gt;" in answer.text
+        assert asked == [("contact", "E801-1")]
+        assert (await c.get("/explain", params={"entity": "person", "key": "1"})).status_code == 400
+        assert (await c.get("/explain", params={"entity": "unit"})).status_code == 400
+        assert asked == [("contact", "E801-1")]
+    async with client() as c:  # a page without explain
+        assert (await c.get("/explain", params={"entity": "unit", "key": "U1"})).status_code == 404
