@@ -250,7 +250,7 @@ def inbound_summary(services: BridgeServices, settings: BridgeSettings, topic: s
     author = ticket.get("contactId") or tenant
     httpx.post(f"{services.sim_url}/_sim/portal/tickets/{open_tickets[0]}/comments", timeout=10,
                json={"contactId": author, "text": "Danke für die schnelle Hilfe."})
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap_servers.split(","),
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap_servers(settings.stack).split(","),
                              auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
                              consumer_timeout_ms=1000)
     events: list[Any] = []
