@@ -22,10 +22,10 @@ import pytest
 
 from streams.cdc.model import Row, RowChange
 from streams.commands.model import CasaviCommand
+from streams.commands.receipts import references
 from streams.erp.schema import TABLES
 from streams.projection import EmittedTable, ErpState, all_roots, plan, project_all, roots_due
 from streams.projection.model import Desired
-from streams.commands.receipts import references
 from streams.projection.sample import change, delete, random_dataset
 from streams.settings import SyncSettings
 
