@@ -94,7 +94,9 @@ simulator, which enforces exactly these rules) assume:
    ``status`` ``CLOSED``), so the tenant keeps its history.
 13. **Comments** (``/tickets/{id}/comments``). ``POST`` creates one (409 ``COMMENT_EXISTS`` for an id
    the ticket has), ``PUT /tickets/{id}/comments/{commentId}`` sets ``text`` and ``isInternal``
-   (404 for an unknown comment), ``GET`` lists a ticket's comments. The text has no delete:
+   (404 for an unknown comment), ``GET`` lists a ticket's comments (25 a page, pages from 1; the
+   text's sample answer is ``{}``: each comment is assumed to carry its fields, ``createdAt`` and,
+   written by a tenant in the portal, ``contactId``). The text has no delete:
    the bridge removes a comment from the tenants' view by making it internal with the neutral
    text ``REMOVED_TEXT``. A comment names its author by ``authorId`` (a staff member) or
    ``authorEmail``; the bridge sends neither and ``fallbackToAccount``, with the ERP author and

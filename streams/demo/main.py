@@ -144,7 +144,7 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
             _say(f"    casavi calls: {sum(stats['requests'].values())} "
                  f"({stats['write_calls']} writes, {stats['import_items']} items)")
             people = people_summary(sim_get(services.sim_url, "/_sim/state"), dataset, settings, sync_started)
-            people += portal_summary(sim_get(services.sim_url, "/_sim/state"))
+            people += portal_summary(sim_get(services.sim_url, "/_sim/state"), dataset)
             people += inbound_summary(services, settings, f"casavi.inbound.{run_id}")
 
             _say("5/5 live changes ...")
@@ -215,8 +215,9 @@ def people_summary(state: dict[str, dict[str, Any]], dataset: Any, settings: Bri
     ]
 
 
-def portal_summary(state: dict[str, dict[str, Any]]) -> list[str]:
-    """Documents (R16), tickets, posts, comments and attachments (R17–R19) in casavi."""
+def portal_summary(state: dict[str, dict[str, Any]], dataset: Any) -> list[str]:
+    """Documents (R16), tickets, posts, comments and attachments (R17–R19) in casavi; and what
+    must not be there: internal notes, tickets of BLOCKED types."""
     tickets = [t for t in state["tickets"].values() if t["status"] != "CLOSED"]
     shared = sum(1 for t in tickets if t["sharedWithProperty"])
     comments = [c for c in state["comments"].values() if not c["isInternal"] and not c.get("contactId")]
@@ -226,12 +227,16 @@ def portal_summary(state: dict[str, dict[str, Any]]) -> list[str]:
         key = next(iter(d["sharedWith"][0]))
         kinds[key] = kinds.get(key, 0) + 1
     by = ", ".join(f"{n} by {k.removesuffix('Id')}" for k, n in sorted(kinds.items()))
+    internal = {n["content"] for n in dataset.tables["ticket_note"] if n["is_internal"]}
+    leaked = sum(1 for c in state["comments"].values() if any(text in c["text"] for text in internal))
+    blocked_types = {t["name"] for t in dataset.tables["ticket_type"] if t["portal_mode"] == "BLOCKED"}
+    blocked = sum(1 for t in state["tickets"].values() if t["type"] in blocked_types)
     return [
         f"documents              {len(state['documents'])} released documents with their content ({by})",
         f"tickets                {len(tickets)} open ({shared} shared with the property, the others with the "
         f"reporter), {len(state['tickets']) - len(tickets)} closed; {len(state['posts'])} pinboard posts",
         f"comments               {len(comments) - attachments} public notes, {attachments} attachments "
-        "(internal notes: none, BLOCKED tickets: none)",
+        f"(internal notes in casavi: {leaked}, tickets of BLOCKED types: {blocked})",
     ]
 
 
@@ -257,7 +262,7 @@ def inbound_summary(services: BridgeServices, settings: BridgeSettings, topic: s
     author = ticket.get("contactId") or tenant
     httpx.post(f"{services.sim_url}/_sim/portal/tickets/{open_tickets[0]}/comments", timeout=10,
                json={"contactId": author, "text": "Danke für die schnelle Hilfe."})
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap_servers.split(","),
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap_servers(settings.stack).split(","),
                              auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
                              consumer_timeout_ms=1000)
     events: list[Any] = []

@@ -6,7 +6,8 @@ builds a consistent ERP with every case the rules distinguish (selected and
 unselected properties, ended management, phantom and ended units, tenants with and
 without e-mail, co-tenants, anonymized persons, future, current, in-grace and ended
 contracts, persons of several types and none, shared e-mail addresses, owners and
-caretakers, staff users active and not, with rights on properties and in teams).
+caretakers, staff users active and not, with rights on properties and in teams; documents and
+tickets of every kind the R16–R19 rules distinguish).
 """
 
 from __future__ import annotations
@@ -168,7 +169,61 @@ def random_dataset(
     for _ in range(len(persons) // 6):
         a, b = rnd.sample(persons, 2)
         b["email"] = rnd.choice([a["email"], f" {a['email'].upper()} "])
+    _documents_and_tickets(ds, random.Random(f"documents-{seed}"), properties, today)
     return ds
+
+
+def _documents_and_tickets(ds: Dataset, rnd: random.Random, properties: int, today: date) -> None:
+    """Documents (released or not, in and out of the time filter, shared with a person, a
+    contract, a unit or the property) and tickets of every portal mode and status with notes
+    and attachments (R16–R19). A generator of its own: the other rows stay as they were."""
+    ds.add("document_type", document_type_code="NK", name="Nebenkosten", document_class="Abrechnung")
+    ds.add("document_type", document_type_code="HO", name="Hausordnung", document_class=None)
+    for code, mode in (("STD", "STANDARD"), ("PIN", "PINBOARD"), ("BLK", "BLOCKED"), ("OBJ", "PROPERTY")):
+        ds.add("ticket_type", ticket_type_code=code, name=f"Art {code}", portal_mode=mode)
+    for code, kind in (("NEU", "OPEN"), ("ARB", "IN_PROGRESS"), ("ERL", "DONE"), ("STO", "CANCELLED")):
+        ds.add("ticket_status", status_code=code, name=f"Status {code}", status_kind=kind)
+    units = ds.rows.get("unit", [])
+    contracts = ds.rows.get("contract", [])
+    persons = ds.rows.get("person", [])
+    document_ids = itertools.count(1)
+    note_ids = itertools.count(1)
+    for prop_id in range(1, properties + 1):
+        mine = [u for u in units if u["property_id"] == prop_id]
+        for _ in range(rnd.randint(0, 3)):
+            did = next(document_ids)
+            u = rnd.choice(mine) if mine and rnd.random() < 0.6 else None
+            c = rnd.choice([c for c in contracts if u and c["unit_id"] == u["unit_id"]] or [None])
+            ds.add("document", document_id=did, property_id=prop_id, unit_id=u["unit_id"] if u else None,
+                   contract_id=c["contract_id"] if c and rnd.random() < 0.6 else None,
+                   person_id=rnd.choice(persons)["person_id"] if persons and rnd.random() < 0.2 else None,
+                   document_type_code=rnd.choice(["NK", "HO", None]), name=f"Dokument {did}.pdf",
+                   mime_type="application/pdf",
+                   created_at=datetime.combine(today - timedelta(days=rnd.randint(0, 900)), datetime.min.time(),
+                                               tzinfo=timezone.utc),
+                   released=rnd.choice([True, True, False, None]),
+                   content=rnd.choice([f"%PDF {did}".encode(), None]) if rnd.random() < 0.2 else f"%PDF {did}".encode())
+        for _ in range(rnd.randint(0, 2)):
+            tid = (prop_id - 1) * 10 + rnd.randint(1, 9)
+            if any(t["ticket_id"] == tid for t in ds.rows.get("ticket", [])):
+                continue
+            u = rnd.choice(mine) if mine and rnd.random() < 0.7 else None
+            ds.add("ticket", ticket_id=tid, ticket_no=tid, ticket_type_code=rnd.choice(["STD", "STD", "PIN", "BLK", "OBJ"]),
+                   subject=f"Meldung {tid}", description=rnd.choice(["Bitte prüfen.", None]), hint1=None, hint2=None,
+                   reporter_person_id=rnd.choice(persons)["person_id"] if persons and rnd.random() < 0.8 else None,
+                   trade=None, reported_at=datetime.combine(today - timedelta(days=rnd.randint(0, 900)),
+                                                           datetime.min.time(), tzinfo=timezone.utc),
+                   property_id=prop_id, unit_id=u["unit_id"] if u else None, technical_object=None,
+                   responsible_user_id=rnd.choice([None, 1, 2, 3, 4, 5]), responsible_team_id=rnd.choice([None, 1, 2]),
+                   due_from=None, due_to=None, status_code=rnd.choice(["NEU", "ARB", "ERL", "STO"]), priority_code=None,
+                   origin=rnd.choice(["ERP", "ERP", "ERP", "PORTAL"]))
+            for _ in range(rnd.randint(0, 2)):
+                ds.add("ticket_note", note_id=next(note_ids), ticket_id=tid, author="Verwaltung",
+                       created_at=datetime(2025, 1, 2, tzinfo=timezone.utc), content=rnd.choice(["Erledigt bald.", ""]),
+                       is_internal=rnd.choice([False, False, True, None]))
+            docs = [d for d in ds.rows.get("document", []) if d["property_id"] == prop_id]
+            if docs and rnd.random() < 0.4:
+                ds.add("ticket_document", ticket_id=tid, document_id=rnd.choice(docs)["document_id"])
 
 
 def minimal_dataset() -> Dataset:

@@ -21,6 +21,7 @@ from typing import Any
 from streams.casavi.import_contract import CONTENT_TOO_LARGE, MAX_CONTENT_BYTES, delete_item
 from streams.casavi.models import CONTENT_REF, ContentRef, ImportItemResult, Job
 from streams.commands.model import CasaviCommand, DeadLetter
+from streams.projection.diff import UPSERT_NEW
 from streams.sink.client import CasaviClient, CasaviError, JobTimeout
 from streams.sink.content import ContentSource, MemoryContent
 from streams.sink.plan import (
@@ -210,24 +211,25 @@ async def _ticket_call(client: CasaviClient, cmd: CasaviCommand, content: Conten
     """One ticket, post, comment or attachment call (rules 12-15); an error code when the
     attachment's content is missing, else None."""
     doc = cmd.document
+    new = cmd.reason == UPSERT_NEW  # casavi most likely lacks it: create first
     if cmd.entity == "ticket":
         if doc is None:
             await client.close_ticket(cmd.reference_id)
         else:
-            await client.upsert_ticket({**doc, "id": cmd.reference_id})
+            await client.upsert_ticket({**doc, "id": cmd.reference_id}, new=new)
     elif cmd.entity == "post":
         if doc is None:
             await client.delete_post(cmd.reference_id)
         else:
-            await client.upsert_post({**doc, "id": cmd.reference_id})
+            await client.upsert_post({**doc, "id": cmd.reference_id}, new=new)
     else:  # comment, attachment: nested in their ticket
         (ticket_id,) = cmd.parent_ids
         try:
             if doc is None:
                 await client.hide_comment(ticket_id, cmd.reference_id)
             elif cmd.entity == "comment":
-                await client.upsert_comment(ticket_id, {**doc, "id": cmd.reference_id})
-            elif not await client.comment_exists(ticket_id, cmd.reference_id, doc["name"]):
+                await client.upsert_comment(ticket_id, {**doc, "id": cmd.reference_id}, new=new)
+            elif new or not await client.comment_exists(ticket_id, cmd.reference_id, doc["name"]):
                 ref = ContentRef.model_validate(doc[CONTENT_REF])
                 data = await content.read(ref)
                 if data is None:

@@ -293,17 +293,22 @@ class CasaviClient:
     # --- tickets, posts, comments, files (rules 12-15) ---------------------------------------
 
     async def _update_or_create(self, kind: RequestKind, item_path: str, create_path: str,
-                                document: Mapping[str, Any], update: Mapping[str, Any] | None = None) -> None:
-        """``PUT`` the item; when casavi does not know it (404), ``POST`` it."""
+                                document: Mapping[str, Any], update: Mapping[str, Any] | None = None,
+                                *, new: bool = False) -> None:
+        """``PUT`` the item; when casavi does not know it (404), ``POST`` it. ``new``: the item is
+        most likely not there yet: ``POST`` first, ``PUT`` when casavi has it already (409)."""
+        body = update if update is not None else document
+        first, then = (("POST", create_path, document, 409), ("PUT", item_path, body, 0)) if new else \
+            (("PUT", item_path, body, 404), ("POST", create_path, document, 0))
         try:
-            await self._send(kind, "PUT", item_path, update if update is not None else document)
+            await self._send(kind, first[0], first[1], first[2])
         except CasaviError as exc:
-            if exc.status != 404:
+            if exc.status != first[3]:
                 raise
-            await self._send(kind, "POST", create_path, document)
+            await self._send(kind, then[0], then[1], then[2])
 
-    async def upsert_ticket(self, document: Mapping[str, Any]) -> None:
-        await self._update_or_create("ticket", f"/tickets/{_q(document['id'])}", "/tickets", document)
+    async def upsert_ticket(self, document: Mapping[str, Any], *, new: bool = False) -> None:
+        await self._update_or_create("ticket", f"/tickets/{_q(document['id'])}", "/tickets", document, new=new)
 
     async def close_ticket(self, reference_id: str) -> None:
         """Close a ticket (rule 12: the bridge never deletes one); one that is not there counts as closed."""
@@ -320,8 +325,8 @@ class CasaviClient:
                          {"id": reference_id, "title": ticket["title"], "propertyId": ticket["propertyId"],
                           "status": "CLOSED"})
 
-    async def upsert_post(self, document: Mapping[str, Any]) -> None:
-        await self._update_or_create("post", f"/posts/{_q(document['id'])}", "/posts", document)
+    async def upsert_post(self, document: Mapping[str, Any], *, new: bool = False) -> None:
+        await self._update_or_create("post", f"/posts/{_q(document['id'])}", "/posts", document, new=new)
 
     async def delete_post(self, reference_id: str) -> None:
         try:
@@ -330,12 +335,12 @@ class CasaviClient:
             if exc.status != 404:
                 raise
 
-    async def upsert_comment(self, ticket_id: str, document: Mapping[str, Any]) -> None:
+    async def upsert_comment(self, ticket_id: str, document: Mapping[str, Any], *, new: bool = False) -> None:
         """A comment: its text and visibility set when it exists, else created (rule 13)."""
         path = f"/tickets/{_q(ticket_id)}/comments"
         await self._update_or_create("comment", f"{path}/{_q(document['id'])}", path, document,
                                      {"id": document["id"], "text": document["text"],
-                                      "isInternal": document.get("isInternal", False)})
+                                      "isInternal": document.get("isInternal", False)}, new=new)
 
     async def comment_exists(self, ticket_id: str, comment_id: str, text: str) -> bool:
         """Whether the comment is there (set to ``text``, shown to tenants): an attachment is uploaded once."""
@@ -349,7 +354,12 @@ class CasaviClient:
         return True
 
     async def create_comment(self, ticket_id: str, document: Mapping[str, Any]) -> None:
-        await self._send("comment", "POST", f"/tickets/{_q(ticket_id)}/comments", document)
+        """Create a comment; one with this id that is there already counts as created."""
+        try:
+            await self._send("comment", "POST", f"/tickets/{_q(ticket_id)}/comments", document)
+        except CasaviError as exc:
+            if exc.status != 409:
+                raise
 
     async def hide_comment(self, ticket_id: str, comment_id: str) -> None:
         """Take a comment back from the tenants (rule 13: no delete in the API text)."""

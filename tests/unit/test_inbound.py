@@ -110,3 +110,34 @@ async def test_r17_simulator_hook_subscriptions_are_checked(sim: Sim) -> None:
     assert (await sim.admin.delete(f"/hooks/{ok.json()['id']}", headers=headers)).status_code == 404
     state = await sim.state()
     assert state["hooks"] == {}
+
+
+async def test_r17_the_inbound_topic_gets_each_ticket_once_also_after_a_restart(tmp_path: Path) -> None:
+    from dataclasses import dataclass
+
+    from streams.inbound.intake import KafkaPublisher
+    from streams.sink.content import ContentIndex
+
+    @dataclass
+    class Meta:
+        partition: int
+        offset: int
+
+    class Producer:
+        def __init__(self) -> None:
+            self.sent: list[bytes] = []
+
+        async def send_and_wait(self, topic: str, value: bytes, key: bytes) -> Meta:
+            self.sent.append(key)
+            return Meta(0, len(self.sent) - 1)
+
+    event = InboundEvent(event_id="ticket:abc", kind="TICKET_CREATED", ticket_id="abc", source="HOOK",
+                         received_at_ms=1)
+    producer = Producer()
+    for first_run in (True, False):  # a restarted receiver keeps its index on disk
+        publisher = KafkaPublisher("unused:9092", "casavi.inbound", tmp_path / "index.sqlite")
+        publisher._index, publisher._producer = ContentIndex(tmp_path / "index.sqlite"), producer
+        assert await publisher.publish(event) is first_run
+        assert await publisher.publish(event) is False
+        publisher.index.close()
+    assert producer.sent == [b"ticket:abc"]

@@ -22,6 +22,7 @@ import pytest
 
 from streams.cdc.model import Row, RowChange
 from streams.commands.model import CasaviCommand
+from streams.commands.receipts import references
 from streams.erp.schema import TABLES
 from streams.projection import EmittedTable, ErpState, all_roots, plan, project_all, roots_due
 from streams.projection.model import Desired
@@ -54,6 +55,9 @@ class FakeCasavi:
                 assert f"unit:{cmd.parent_ids[1]}" in self.docs, f"contract before its unit: {key}"
                 for c in cmd.document["contacts"]:
                     assert f"contact:{c['contactId']}" in self.docs, f"contract before its contact: {key}"
+            if cmd.entity in ("document", "ticket", "post", "comment", "attachment"):  # rules 11-15
+                for needed in references(cmd):
+                    assert needed in self.docs, f"{key} before {needed}"
             self.docs[key] = cmd
         else:
             if cmd.entity == "contact":

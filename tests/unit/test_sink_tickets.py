@@ -112,3 +112,17 @@ async def test_r17_attachment_uploaded_once_through_a_comment(sim: Sim) -> None:
     assert content.reads == 1 and len((await sim.state())["files"]) == 1  # sent again: not uploaded again
     missing = await apply_batch(sim.client, sourced(attachment("P1-T1-D9-cd", b"other"), start=6), content)
     assert [f.error_code for f in missing.failed] == ["CONTENT_MISSING"]
+
+
+async def test_r17_a_new_ticket_comment_and_attachment_cost_one_call_each(sim: Sim) -> None:
+    assert not (await apply_batch(sim.client, sourced(*house()))).failed
+    before = dict(sim.client.counters.requests)
+    new = [c.model_copy(update={"reason": "upsert new"})
+           for c in (ticket(), comment("P1-T1-N1", "Monteur kommt"), attachment("P1-T1-D9-ab"))]
+    result = await apply_batch(sim.client, sourced(*new, start=3), MemoryContent({"document:9": PHOTO}))
+    assert not result.failed
+    calls = {k: v - before.get(k, 0) for k, v in sim.client.counters.requests.items() if v != before.get(k, 0)}
+    assert calls == {"ticket": 1, "comment": 2, "file": 1}  # the comment and the attachment's comment
+    again = await apply_batch(sim.client, sourced(*new, start=6), MemoryContent({"document:9": PHOTO}))
+    assert not again.failed  # sent again as new (a replay): casavi has them, they are updated
+    assert (await sim.state())["tickets"]["P1-T1"]["status"] == "OPEN"
