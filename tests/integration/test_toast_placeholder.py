@@ -1,5 +1,6 @@
 """Unchanged TOASTed columns on the real stack: PostgreSQL does not send them, Debezium puts its
-placeholder there, and the bridge keeps the value it holds.
+placeholder there, and the bridge keeps the value it holds: the state keeps the content's
+sha256 and size (R16), the content topic keeps the content, and the rename writes neither anew.
 
 ``erp.document`` has REPLICA IDENTITY DEFAULT (connect/postgres/erp_schema.sql). A document
 with 200 KB of incompressible content is stored out of line (TOAST); an update of its name
@@ -17,6 +18,7 @@ import pytest
 
 from streams.cdc.decode import Decoder
 from streams.cdc.model import UNAVAILABLE, RowChange
+from streams.erp.rows import content_digest
 from streams.settings import SyncSettings
 from streams.worker.processor import Processor
 
@@ -56,9 +58,14 @@ async def test_unchanged_toasted_content_keeps_its_value(stack: dict[str, Any], 
     assert update.before is None  # REPLICA IDENTITY DEFAULT: no before row
 
     processor = Processor(SyncSettings(today=date.today()))
-    processor.fold([create])
+    created = processor.fold([create])
+    assert created.content_writes == [(f"document:{doc_id}", content)]  # the content goes to the content topic
     step = processor.fold([update])
     assert not step.dead_letters
+    assert step.content_writes == []  # unchanged content: the content topic keeps what it has
     held = processor.state.get("document", (doc_id,))
-    assert held is not None and held.content == content and held.name == renamed  # type: ignore[attr-defined]
-    assert [row["content"] for _, row, _ in step.row_writes if row] == [content]
+    assert held is not None and held.name == renamed
+    assert (held.content_sha256, held.content_size) == (content_digest(content), len(content))  # type: ignore[attr-defined]
+    written = [row for _, row, _ in step.row_writes if row]
+    assert [(r["content_sha256"], r["content_size"]) for r in written] == [(content_digest(content), len(content))]
+    assert all("content" not in r for r in written)  # the state table never holds the bytes
