@@ -7,11 +7,11 @@ root emitted before and no longer wants. ``plan`` drops a root's delete of a slo
 another root of the same plan upserts, so a slot that changes hands is never deleted. Unchanged slots produce nothing, so
 a replay is quiet.
 
-``order_commands`` puts commands in the order casavi accepts (R20): upserts by level
-ascending (contacts and properties, then units, then contracts), then deletes by level
-descending (contracts, then units, then properties and contacts). A contract that
-stops naming a contact is thus updated before that contact is deleted, and a contact
-exists before a contract names it.
+``order_commands`` puts commands in the order casavi accepts (R20): upserts parents
+first (contacts and staff, then each property followed by its units and their contracts,
+then documents and tickets), then deletes by level descending (contracts, then units,
+then properties and contacts). A contract that stops naming a contact is thus updated
+before that contact is deleted, and a contact exists before a contract names it.
 
 ``EmittedTable`` is an in-memory last-emitted table with the per-root index the diff
 needs, and ``plan`` runs project + diff + order for a set of roots — the worker's step
@@ -78,13 +78,27 @@ def diff(
     return cmds
 
 
-def _order_key(cmd: CasaviCommand) -> tuple[int, int]:
+# Entities of a property's tree, placed together after the contacts and staff they name.
+_PROPERTY_TREE: frozenset[str] = frozenset({"property", "unit", "contract", "responsibility"})
+
+
+def _order_key(cmd: CasaviCommand) -> tuple[int, int, str, int]:
     level = LEVEL[cmd.entity]
-    return (0, level) if cmd.op == "UPSERT" else (1, -level)
+    if cmd.op == "DELETE":
+        return (3, -level, "", 0)
+    if cmd.entity in _PROPERTY_TREE:
+        property_id = cmd.reference_id if cmd.entity == "property" else cmd.parent_ids[0] if cmd.parent_ids else ""
+        return (1, 0, property_id, level)
+    return (0, level, "", 0) if level == 0 else (2, level, "", 0)
 
 
 def order_commands(cmds: Iterable[CasaviCommand]) -> list[CasaviCommand]:
-    """Upserts by level ascending, then deletes by level descending; stable."""
+    """Upserts, then deletes by level descending; stable. The upserts: contacts and staff
+    first, then each property with its units, contracts and responsibilities (parents
+    before children), then documents, tickets and what hangs on them, by level. The sink
+    cuts the commands into imports of a bounded size: a property's tree kept together lands
+    in one import, instead of its units in one and their contracts, wrapped in the units as
+    containers again, in a later one (a bulk load)."""
     return sorted(cmds, key=_order_key)
 
 

@@ -122,13 +122,18 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     source = app.topic(*subscription, **RAW)
     ticks = app.topic(kafka.ticks_topic, **RAW)
     # keys and values are raw bytes (app-wide serializers): rows as tagged JSON, see rowcodec
-    rows = app.Table(tables["rows"], key_type=str, value_type=bytes, partitions=1)
+    # local RocksDB stores sized for a large company (WorkerSettings.rocksdb_*); one dict per table
+    # (Faust's store takes keys out of it)
+    def store_options() -> dict[str, int] | None:
+        return settings.worker.rocksdb_options() if kafka.store.startswith("rocksdb") else None
+
+    rows = app.Table(tables["rows"], key_type=str, value_type=bytes, partitions=1, options=store_options())
     # what casavi holds and what the worker finished (day, settings), per casavi system (R22):
     # switching systems starts from empty tables, so every root is sent to the new system
-    emitted = app.Table(tables["emitted"], key_type=str, value_type=bytes, partitions=1)
-    meta = app.Table(tables["meta"], key_type=str, value_type=bytes, partitions=1)
+    emitted = app.Table(tables["emitted"], key_type=str, value_type=bytes, partitions=1, options=store_options())
+    meta = app.Table(tables["meta"], key_type=str, value_type=bytes, partitions=1, options=store_options())
     # roots folded during a backlog and not projected yet (BatchStep: deferral)
-    pending = app.Table(tables["pending"], key_type=str, value_type=bytes, partitions=1)
+    pending = app.Table(tables["pending"], key_type=str, value_type=bytes, partitions=1, options=store_options())
     ops = ops or WorkerOps(settings)
     status = ops.status
     on_topic = end_offsets(kafka, kafka.commands_topic, client_id=f"{kafka.worker_app_id}-status")

@@ -185,11 +185,28 @@ def test_r20_emit_order() -> None:
     ]
     got = [(c.op, c.entity, c.reference_id) for c in order_commands(cmds)]
     assert got == [
-        ("UPSERT", "contact", "P1"), ("UPSERT", "property", "1-1"), ("UPSERT", "contact", "P2"),
+        ("UPSERT", "contact", "P1"), ("UPSERT", "contact", "P2"), ("UPSERT", "property", "1-1"),
         ("UPSERT", "unit", "1-1-1"), ("UPSERT", "contract", "1-1-1-1"),
         ("DELETE", "contract", "1-2-1-1"), ("DELETE", "unit", "1-2-1"),
         ("DELETE", "contact", "P9"), ("DELETE", "property", "1-2"),
     ]
+
+
+def test_r20_a_property_with_its_units_and_contracts_stays_together_after_every_contact() -> None:
+    # a bulk load: the sink cuts the topic into imports; a unit and its contracts side by side
+    # land in one import instead of the contracts in a later one inside their unit again
+    cmds = [CasaviCommand.upsert("property", p, {"id": p}) for p in ("1-1", "1-2")]
+    cmds += [CasaviCommand.upsert("unit", f"{p}-1", {"id": f"{p}-1"}, (p,)) for p in ("1-1", "1-2")]
+    cmds += [CasaviCommand.upsert("contract", f"{p}-1-1", {"id": f"{p}-1-1"}, (p, f"{p}-1")) for p in ("1-1", "1-2")]
+    cmds += [CasaviCommand.upsert("contact", "P1", {"id": "P1"}),
+             CasaviCommand.upsert("document", "D1", {"id": "D1"}),
+             CasaviCommand.upsert("responsibility", "1-2-S1", {"id": "1-2-S1"}, ("1-2",)),
+             CasaviCommand.upsert("staff", "S1", {"id": "S1"})]
+    got = [(c.entity, c.reference_id) for c in order_commands(cmds)]
+    assert got == [("contact", "P1"), ("staff", "S1"),
+                   ("property", "1-1"), ("unit", "1-1-1"), ("contract", "1-1-1-1"),
+                   ("property", "1-2"), ("unit", "1-2-1"), ("responsibility", "1-2-S1"), ("contract", "1-2-1-1"),
+                   ("document", "D1")]
 
 
 def test_r20_contract_updated_before_contact_deleted() -> None:
