@@ -187,10 +187,11 @@ async def _run_document_phase(client: CasaviClient, phase: ImportPhase, sources:
             out.failed.append(Failure(source, exc.code, f"casavi {exc.code} on document {cmd.reference_id}: refused "
                                                         f"the {verb} (HTTP {exc.status})"))
         del body
-    for planned, job_id in jobs:
+    for i, (planned, job_id) in enumerate(jobs):
         while True:
             try:
-                job = await client.wait_for_job(job_id)
+                # the first job waits its moment; the later ones were created before the polls began
+                job = await client.wait_for_job(job_id, started_earlier=i > 0)
                 break
             except JobTimeout as exc:
                 log.warning("%s; sending document %s again", exc, planned.command.reference_id)

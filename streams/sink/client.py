@@ -265,15 +265,17 @@ class CasaviClient:
         except (ValueError, ValidationError):
             raise CasaviError("job", response.status_code, Action.FAIL, "BAD_JOB_RESPONSE") from None
 
-    async def wait_for_job(self, job_id: str) -> Job:
+    async def wait_for_job(self, job_id: str, *, started_earlier: bool = False) -> Job:
         """Poll the job every ``job_poll_interval_s`` until it is completed; ``JobTimeout`` after
-        ``job_timeout_s``."""
+        ``job_timeout_s``. ``started_earlier``: the job was created a while ago (others were
+        sent since), so the first look comes at once."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.job_timeout_s
         # small imports finish quickly: the first look comes early, then every interval
-        interval = min(FIRST_JOB_POLL_S, self._settings.job_poll_interval_s)
+        interval = 0.0 if started_earlier else min(FIRST_JOB_POLL_S, self._settings.job_poll_interval_s)
         while True:
-            await self._sleep(interval)  # a running job is finished, even when stopping
+            if interval:
+                await self._sleep(interval)  # a running job is finished, even when stopping
             job = await self.get_job(job_id)
             if job.completed:
                 return job

@@ -16,7 +16,7 @@ from streams.commands.model import CasaviCommand
 from streams.settings import CasaviSettings
 from streams.simulator.app import SimulatorConfig, create_app
 from streams.sink.apply import apply_batch
-from streams.sink.client import CasaviClient
+from streams.sink.client import FIRST_JOB_POLL_S, CasaviClient
 from streams.sink.content import MemoryContent
 from streams.sink.policy import Backoff
 from tests.unit.casavi_commands import contact, contract, prop, unit
@@ -151,3 +151,25 @@ def test_r16_content_index_keeps_the_latest_offset_per_key_and_forgets_deleted_c
     again = ContentIndex(tmp_path / "index.sqlite")  # kept on disk: a restarted sink goes on from there
     assert again.where("document:1") == (0, 2) and again.positions() == {0: 4}
     again.close()
+
+
+async def test_r16_the_jobs_of_many_documents_are_read_without_a_wait_for_each() -> None:
+    # a bulk load sends thousands of documents, one request each: only the first job is given
+    # its moment before it is read; the later ones were created while the others were sent
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await _no_sleep(seconds)
+
+    app = create_app(SimulatorConfig(db_path=":memory:"))
+    s = CasaviSettings(requests_per_minute=600_000, job_poll_interval_s=0.5, job_timeout_s=10)
+    s = s.model_copy(update={"test": s.test.model_copy(update={"url": BASE})})
+    refs = [f"D{i}" for i in range(20)]
+    content = MemoryContent({f"document:{r}": PDF for r in refs})
+    async with CasaviClient(s, transport=httpx.ASGITransport(app=app), sleep=sleep) as client:
+        await apply_batch(client, sourced(prop("P1")), content)
+        slept.clear()
+        result = await apply_batch(client, sourced(*(document(r, {"propertyId": "P1"}) for r in refs)), content)
+    assert not result.failed and len(result.applied) == len(refs) and result.imports == len(refs)
+    assert slept.count(FIRST_JOB_POLL_S) == 1  # the first job's look, not one per document
