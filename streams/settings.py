@@ -130,7 +130,7 @@ class CasaviSettings(BaseModel):
     production: CasaviSystem = Field(default_factory=CasaviSystem)
     test: CasaviTestSystem = Field(default_factory=CasaviTestSystem)
     requests_per_minute: float = 80.0
-    batch_size: int = Field(default=2000, ge=1, le=5000)
+    batch_size: int = Field(default=5000, ge=1, le=5000)
     batch_wait_s: float = 1.0
     request_timeout_s: float = 30.0
     job_poll_interval_s: float = 0.5

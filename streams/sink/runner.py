@@ -37,6 +37,7 @@ from streams.sink.content import ContentSource, KafkaContent
 from streams.sink.policy import Backoff
 from streams.sink.metrics import SinkMetrics
 from streams.sink.stats import SinkStats
+from streams.worker.topics import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,9 @@ class SinkRunner:
         consumer: Consumer = AIOKafkaConsumer(
             kafka.commands_topic, bootstrap_servers=kafka.bootstrap_servers, group_id=kafka.sink_group_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
+            # a batch of up to BRIDGE_CASAVI__BATCH_SIZE commands in one poll (aiokafka's default
+            # of 1 MiB per partition holds about 1,500): one import per batch, not per megabyte
+            max_partition_fetch_bytes=MAX_RECORD_BYTES,
         )
         return consumer
 
