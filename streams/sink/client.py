@@ -123,6 +123,13 @@ class TokenBucket:
         self._lock = asyncio.Lock()
         self.waited_s = 0.0  # seconds requests have waited for a token
 
+    def wait_s(self) -> float:
+        """Seconds until a request may go, without taking its token."""
+        if self._rate <= 0:
+            return 0.0
+        tokens = min(self._capacity, self._tokens + (self._clock() - self._last) * self._rate)
+        return max(0.0, (1.0 - tokens) / self._rate)
+
     async def take(self) -> None:
         if self._rate <= 0:
             return
@@ -194,6 +201,10 @@ class CasaviClient:
         self._auth_lock = asyncio.Lock()
         self.counters = ClientCounters()
         self.reachability: Reachability | None = None  # None: no request answered or failed yet
+
+    def pacing_wait_s(self) -> float:
+        """Seconds until casavi's pacing lets the next request go."""
+        return self._bucket.wait_s()
 
     @property
     def url(self) -> str:

@@ -1,6 +1,7 @@
 """``SinkRunner``: the Kafka side of the sink.
 
-Loop: read a batch of commands (``getmany``), decode them, apply them to casavi
+Loop: read a batch of commands (``getmany``, topped up while casavi's pacing holds the
+next request back), decode them, apply them to casavi
 (``apply_batch``), send the dead letters and wait until Kafka has them, and only then
 commit the offsets (drain before checkpoint). A crash at any point re-reads the batch;
 every command is idempotent, so that is safe.
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 # casavi error codes that can mean "the other command has not arrived yet"; and a document whose
 # content was replaced since (the command that names the new content follows)
 DEFERRABLE_CODES = DEPENDENCY_CODES | {CONTENT_MISSING}
+TOP_UP_S = 0.02  # how long a batch at least waits for commands already on their way from Kafka
 KAFKA_RETRY = Backoff(base_s=0.5, cap_s=30.0, max_retries=8, exhausted_s=30.0)
 
 
@@ -179,11 +181,7 @@ class SinkRunner:
         await self.consumer.start()
         try:
             while not self.stop_event.is_set():
-                batches = await self.consumer.getmany(
-                    timeout_ms=int(self.settings.casavi.batch_wait_s * 1000),
-                    max_records=self.settings.casavi.batch_size,
-                )
-                records = [r for recs in batches.values() for r in recs]
+                records = await self._read()
                 if records or self._deferred:
                     self.idle.clear()
                 else:
@@ -201,6 +199,29 @@ class SinkRunner:
             if self._own_content and isinstance(self.content, KafkaContent):
                 await self.content.stop()
             self.stats.write(self.status_path)
+
+    async def _read(self) -> list[Record]:
+        """The next batch. Once a poll found commands, the sink keeps reading while casavi's
+        pacing holds the next request back anyway (at least ``TOP_UP_S``): the commands that
+        reached the topic after that poll's fetch go with this batch instead of waiting a
+        whole request cycle for the next one."""
+        size = self.settings.casavi.batch_size
+        batches = await self.consumer.getmany(timeout_ms=int(self.settings.casavi.batch_wait_s * 1000),
+                                              max_records=size)
+        records = [r for recs in batches.values() for r in recs]
+        if not records:
+            return records
+        deadline = time.monotonic() + max(self.client.pacing_wait_s(), TOP_UP_S)
+        while len(records) < size and not self.stop_event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = await self.consumer.getmany(timeout_ms=max(1, int(left * 1000)), max_records=size - len(records))
+            got = [r for recs in more.values() for r in recs]
+            if not got:
+                break
+            records += got
+        return records
 
     async def process(self, records: Sequence[Record]) -> None:
         """One batch: decode, apply, dead-letter, commit."""
