@@ -323,12 +323,11 @@ class Processor:
     def project(self, roots: Iterable[Root], source_ts_ms: int | None = None, *,
                 force: bool = False) -> list[CasaviCommand]:
         """Commands for the affected roots, in casavi's order (R20); records them as emitted
-        in memory. Persist with ``emitted_writes`` once they are delivered. A dependant that
-        is deferred (``pending``) is projected when its own turn comes."""
+        in memory. Persist with ``emitted_writes`` once they are delivered."""
         errors: list[tuple[Root, BaseException]] = []
         rejected: list[Rejection] = []
         commands = plan(self.state, roots, self.config, self.today(), self.emitted, record=True, force=force,
-                        errors=errors, rejected=rejected, later=self.pending)
+                        errors=errors, rejected=rejected)
         for r in rejected:
             slot = f"{r.entity}:{r.reference_id}"
             if self.rejected.get(slot) == r.fingerprint:

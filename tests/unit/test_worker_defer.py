@@ -9,8 +9,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from streams.cdc.decode import Decoder
 from streams.commands.model import CasaviCommand
 from streams.mapping.topics import mapping_of
@@ -223,43 +221,3 @@ def test_a_bulk_load_is_projected_chunk_by_chunk_persons_and_properties_first() 
     assert order == sorted(order, key=lambda k: root_sort_key(parse_root_key(k)))
     expected = project_all(proc.state, proc.config, TODAY)
     assert {c.slot: c.document for c in sent if c.op == "UPSERT"} == {k: d.document for k, d in expected.items()}
-
-
-def _named(command: CasaviCommand) -> list[tuple[str, str]]:
-    """What a command names that casavi must hold before it (R20): its parents, a ticket's
-    property, unit, reporter and assignee, a document's sharing targets."""
-    chain = {"unit": ("property",), "contract": ("property", "unit"), "responsibility": ("property",),
-             "comment": ("ticket",), "attachment": ("ticket",)}.get(command.entity, ())
-    named = list(zip(chain, command.parent_ids))
-    doc = command.document or {}
-    if command.entity == "ticket":
-        named += [(e, doc[f]) for e, f in (("property", "propertyId"), ("unit", "unitId"), ("contact", "contactId"),
-                                          ("staff", "assignedToId")) if doc.get(f)]
-    if command.entity == "document":
-        for share in doc.get("sharedWith", []):
-            named += [(f[:-2], v) for f, v in share.items()]
-    return named
-
-
-@pytest.mark.parametrize("seed", [1, 4, 8, 13, 14])  # companies with tickets and documents that reach casavi
-def test_r20_a_bulk_load_flushed_chunk_by_chunk_never_names_what_casavi_does_not_hold_yet(seed: int) -> None:
-    # a property's documents and tickets depend on it (ErpState.dependants): projected with the
-    # property's chunk they would go out before the units and contacts they name, which come
-    # in later chunks; deferred themselves, they wait for their own turn
-    proc = Processor(SyncSettings(today=TODAY), pass_chunk=5, max_defer_s=0.0)
-    proc.finish_loading()
-    step = BatchStep(proc, Decoder(mapping_of(SourceSettings()), "x"), {}, control_topic="ticks",
-                     receipts_topic="receipts", max_command_bytes=1_000_000)
-    proc.defer(proc.fold(random_dataset(seed, properties=4, units_per_property=4, today=TODAY).changes()).roots,
-               now=0.0)
-    sent: list[CasaviCommand] = []
-    for offset in range(1000):
-        sent += [c for c, _ in step.run([Record("ticks", 0, offset, b"pass", b'{"kind": "pass"}')]).commands]
-        if not proc.pending:
-            break
-    assert {c.entity for c in sent} >= {"unit", "document"} and {c.entity for c in sent} & {"ticket", "comment"}
-    held: set[tuple[str, str]] = set()
-    for command in sent:
-        missing = [n for n in _named(command) if n not in held]
-        assert not missing, f"{command.entity} {command.reference_id} before {missing}"
-        held.add((command.entity, command.reference_id))
