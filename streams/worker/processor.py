@@ -44,7 +44,7 @@ from streams.projection.model import EmittedEntry
 from streams.projection.project import all_roots, effective_today
 from streams.projection.quality import QualityReport, quality_cases
 from streams.projection.reconfigure import roots_affected_by_config
-from streams.projection.roots import Root, parse_root_key, root_sort_key
+from streams.projection.roots import Root, parse_root_key
 from streams.projection.rules import ProjectionConfig, Rejection
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
@@ -120,7 +120,6 @@ class Processor:
         self.max_pending = max_pending
         self.max_defer_s = max_defer_s
         self._pending_since: float | None = None
-        self._flushing: deque[Root] = deque()  # the pending roots of a flush in progress, in order
         # transaction -> (changes seen so far, when last seen)
         self._tx_changes: dict[str, tuple[int, float]] = {}
         self.state = ErpState()
@@ -372,25 +371,10 @@ class Processor:
         waited = (now if now is not None else time.monotonic()) - (self._pending_since or 0.0)
         return waited >= self.max_defer_s
 
-    def take_pending(self, limit: int | None = None) -> tuple[set[Root], list[PendingWrite]]:
-        """The next ``limit`` deferred roots (all without a limit) in ``root_sort_key`` order,
-        forgotten as pending; the writes to persist once projected. The others stay pending
-        (and persisted): a bulk load's hundred thousand roots go out chunk by chunk, each
-        batch projecting a bounded number, properties and persons before their units."""
-        if limit is None or limit >= len(self.pending):
-            roots, self.pending, self._pending_since, self._flushing = self.pending, set(), None, deque()
-            return roots, [(root.key, False) for root in roots]
-        if not self._flushing:  # the order of this flush, fixed once; roots deferred meanwhile follow it
-            self._flushing = deque(sorted(self.pending, key=root_sort_key))
-        taken: set[Root] = set()
-        while self._flushing and len(taken) < limit:
-            root = self._flushing.popleft()
-            if root in self.pending:
-                self.pending.discard(root)
-                taken.add(root)
-        if not self.pending:
-            self._pending_since = None
-        return taken, [(root.key, False) for root in sorted(taken, key=root_sort_key)]
+    def take_pending(self) -> tuple[set[Root], list[PendingWrite]]:
+        """Every deferred root, forgotten as pending; the writes to persist once projected."""
+        roots, self.pending, self._pending_since = self.pending, set(), None
+        return roots, [(root.key, False) for root in roots]
 
     def known_roots(self) -> set[Root]:
         """Every root, including those whose rows are gone but whose slots casavi holds."""

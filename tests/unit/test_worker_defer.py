@@ -13,7 +13,7 @@ from streams.cdc.decode import Decoder
 from streams.commands.model import CasaviCommand
 from streams.mapping.topics import mapping_of
 from streams.projection.project import project_all
-from streams.projection.roots import parse_root_key, root_sort_key
+from streams.projection.roots import parse_root_key
 from streams.projection.sample import random_dataset
 from streams.settings import SourceSettings, SyncSettings
 from streams.worker.processor import CONFIG, DAY, SETTINGS, Processor
@@ -192,32 +192,3 @@ def test_a_worker_stopped_between_its_row_writes_and_delivery_still_sends_the_co
         (c.slot, c.document) for c, _ in first.commands)
     # without the journal nothing would be sent
     assert step_of(started(first.row_writes)).run(batch, behind=False).commands == []
-
-
-def test_a_bulk_load_is_projected_chunk_by_chunk_persons_and_properties_first() -> None:
-    # a bulk load's flush is bounded per batch: pass_chunk roots each, in root order (properties,
-    # persons before the units whose contracts name them); the rest stays pending (persisted)
-    # and the batch asks for the next one (more_queued) also when no change arrives
-    proc = Processor(SyncSettings(today=TODAY), pass_chunk=7, max_defer_s=0.0)
-    proc.finish_loading()
-    step = BatchStep(proc, Decoder(mapping_of(SourceSettings()), "x"), {}, control_topic="ticks",
-                     receipts_topic="receipts", max_command_bytes=1_000_000)
-    fold = proc.fold(random_dataset(5, properties=3, units_per_property=4, today=TODAY).changes())
-    proc.defer(fold.roots, now=0.0)
-    total = len(proc.pending)
-    sent: list[CasaviCommand] = []
-    order: list[str] = []
-    deleted_from_pending: list[str] = []
-    for offset in range(total):
-        out = step.run([Record("ticks", 0, offset, b"pass", b'{"kind": "pass"}')])
-        order += [key for key, _ in out.projected_pending]
-        deleted_from_pending += [key for key, pending in out.projected_pending if not pending]
-        sent += [c for c, _ in out.commands]
-        assert len(out.projected_pending) <= 7 and out.more_queued == len(proc.pending)
-        if not proc.pending:
-            break
-    assert offset >= total // 7 - 1 > 0  # several batches
-    assert sorted(deleted_from_pending) == sorted(r.key for r in fold.roots)  # every root once
-    assert order == sorted(order, key=lambda k: root_sort_key(parse_root_key(k)))
-    expected = project_all(proc.state, proc.config, TODAY)
-    assert {c.slot: c.document for c in sent if c.op == "UPSERT"} == {k: d.document for k, d in expected.items()}
