@@ -223,12 +223,12 @@ class Processor:
 
     # --- one batch ----------------------------------------------------------------------
 
-    def fold(self, changes: Iterable[RowChange], now: float | None = None, behind: bool = False) -> FoldResult:
+    def fold(self, changes: Iterable[RowChange], now: float | None = None) -> FoldResult:
         """Fold changes in order. A change not newer than the one that last wrote its row is a
         replay and is skipped; a row that breaks the schema is dead-lettered, not folded."""
         changes = list(changes)
         result = FoldResult()
-        result.bulk = self._bulk(changes, now, behind)
+        result.bulk = self._bulk(changes, now)
         for change in changes:
             key = row_key(change.table, change.key)
             position = change.position.sort_key if change.position.known else None
@@ -261,13 +261,11 @@ class Processor:
                 result.newest_source_ts_ms = ts
         return result
 
-    def _bulk(self, changes: Sequence[RowChange], now: float | None = None, behind: bool = False) -> bool:
+    def _bulk(self, changes: Sequence[RowChange], now: float | None = None) -> bool:
         """Whether the batch is part of a bulk load: a snapshot that goes on, or a transaction
         of which ``BULK_TX_CHANGES`` changes have arrived, counted across batches (Debezium
         streams a large transaction over many batches, between which other records come). A
-        transaction not seen for ``BULK_TX_QUIET_S`` has ended — unless the worker is
-        ``behind``: then its further changes may just not have been read yet (a batch of
-        receipts between two of its batches)."""
+        transaction not seen for ``BULK_TX_QUIET_S`` has ended."""
         now = time.monotonic() if now is None else now
         counts = self._tx_changes
         snapshot = False
@@ -276,7 +274,7 @@ class Processor:
             snapshot = snapshot or position.snapshot
             if position.tx is not None:
                 counts[position.tx] = (counts.get(position.tx, (0, now))[0] + 1, now)
-        for tx in [tx for tx, (_, seen) in counts.items() if now - seen >= BULK_TX_QUIET_S and not behind]:
+        for tx in [tx for tx, (_, seen) in counts.items() if now - seen >= BULK_TX_QUIET_S]:
             del counts[tx]
         return snapshot or any(count >= BULK_TX_CHANGES for count, _ in counts.values())
 

@@ -106,7 +106,7 @@ class BatchStep:
                     continue
                 if not isinstance(decoded, Tombstone):
                     changes.append(decoded)
-        step = processor.fold(changes, now, behind)
+        step = processor.fold(changes, now)
         out.changes, out.replayed, out.source_ts_ms = len(changes), step.replayed, step.newest_source_ts_ms
         out.events_by_topic = dict(Counter(r.topic for r in records))
         out.changes_by_table = dict(Counter(c.table for c in changes))

@@ -16,7 +16,7 @@ from streams.projection.project import project_all
 from streams.projection.roots import parse_root_key
 from streams.projection.sample import random_dataset
 from streams.settings import SourceSettings, SyncSettings
-from streams.worker.processor import BULK_TX_CHANGES, CONFIG, DAY, SETTINGS, Processor
+from streams.worker.processor import CONFIG, DAY, SETTINGS, Processor
 from streams.worker.rowcodec import row_key
 from streams.worker.step import BatchStep, Record
 
@@ -192,17 +192,3 @@ def test_a_worker_stopped_between_its_row_writes_and_delivery_still_sends_the_co
         (c.slot, c.document) for c, _ in first.commands)
     # without the journal nothing would be sent
     assert step_of(started(first.row_writes)).run(batch, behind=False).commands == []
-
-
-def test_a_bulk_load_does_not_end_while_its_changes_still_wait_behind_a_batch_of_receipts() -> None:
-    # a large transaction streams in; between two of its batches the worker reads a batch of
-    # receipts only. Behind (its changes still wait on the CDC topics), a quiet time says
-    # nothing: the load goes on and what it deferred stays deferred
-    from streams.cdc.model import SourcePosition
-    changes = random_dataset(6, properties=3, units_per_property=3, today=TODAY).changes()
-    many = [c.model_copy(update={"position": SourcePosition(connector="postgresql", lsn=i + 1, tx="9")})
-            for i, c in enumerate((changes * (BULK_TX_CHANGES // len(changes) + 2))[:BULK_TX_CHANGES + 10])]
-    proc = Processor(SyncSettings(today=TODAY), max_defer_s=60.0)
-    assert proc.fold(many, now=0.0, behind=True).bulk
-    assert proc.fold([], now=30.0, behind=True).bulk  # receipts only, 30 s later, still behind
-    assert proc.fold([], now=30.0, behind=False).bulk is False  # caught up and quiet: it has ended
