@@ -18,15 +18,13 @@ import argparse
 import json
 import logging
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-
 from streams.commands.model import CommandCodecError, DeadLetter, decode
 from streams.commands.receipts import ReceiptCodecError, decode_receipt
+from streams.ops.offsets import read_topic
 from streams.projection.explain import (
     CommandSeen,
     ExplainedEntity,
@@ -63,30 +61,6 @@ def table_key(key: bytes) -> str:
 def changelog(kafka: KafkaSettings, table: str) -> str:
     """The changelog topic of one of the worker's tables (Faust: ``<app id>-<table>-changelog``)."""
     return f"{kafka.worker_app_id}-{table}-changelog"
-
-
-def read_topic(kafka: KafkaSettings, topic: str, keep: Callable[[bytes | None], bool],
-               timeout_s: float = 600.0) -> Iterator[Any]:
-    """The records of ``topic`` whose key ``keep`` accepts, from the beginning to the end it has now."""
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id="casavi-bridge-explain",
-                             enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=16 * 2**20)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} took longer than {timeout_s:.0f} s")
-            for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
-                for r in records:
-                    if r.offset < ends[TopicPartition(r.topic, r.partition)] and keep(r.key):
-                        yield r
-    finally:
-        consumer.close()
 
 
 def worker_state(kafka: KafkaSettings) -> ErpState:

@@ -1,8 +1,12 @@
-"""Figures read from Kafka itself: how many records a topic holds (its end offsets)."""
+"""Read from Kafka itself: how many records a topic holds (its end offsets), and the records
+it holds now."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -27,5 +31,30 @@ def end_offsets(kafka: KafkaSettings, topic: str, client_id: str = "casavi-bridg
     except Exception as exc:  # noqa: BLE001
         log.warning("could not read the end offsets of %s (%s)", topic, type(exc).__name__)
         return None
+    finally:
+        consumer.close()
+
+
+def read_topic(kafka: KafkaSettings, topic: str, keep: Callable[[bytes | None], bool] | None = None,
+               timeout_s: float = 600.0, client_id: str = "casavi-bridge-read") -> Iterator[Any]:
+    """The records of ``topic`` (those whose key ``keep`` accepts), from its beginning to the end
+    it has now; nothing is consumed or committed. ``TimeoutError`` after ``timeout_s``."""
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id=client_id,
+                             enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=16 * 2**20)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            return
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took longer than {timeout_s:.0f} s")
+            for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
+                for r in records:
+                    if r.offset < ends[TopicPartition(r.topic, r.partition)] and (keep is None or keep(r.key)):
+                        yield r
     finally:
         consumer.close()

@@ -10,10 +10,8 @@ worker. Entries of commands casavi refused carry a ``failed:`` hash and count as
 from __future__ import annotations
 
 import json
-import time
 
-from kafka import KafkaConsumer, TopicPartition
-
+from streams.ops.offsets import read_topic
 from streams.projection.model import EmittedEntry
 from streams.settings import KafkaSettings
 
@@ -35,29 +33,12 @@ def slot_of_key(raw: bytes | str) -> str:
 
 def read_expected(kafka: KafkaSettings, system: str, timeout_s: float = 600.0) -> dict[str, EmittedEntry]:
     """``{slot: entry}`` as the worker's emitted table holds it now."""
-    topic = emitted_changelog(kafka, system)
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id="casavi-bridge-reconcile",
-                             enable_auto_commit=False, group_id=None)
     entries: dict[str, EmittedEntry] = {}
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return entries
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} took longer than {timeout_s:.0f} s")
-            for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
-                for r in records:
-                    slot = slot_of_key(r.key)
-                    if r.value is None:
-                        entries.pop(slot, None)
-                    else:
-                        entries[slot] = EmittedEntry.from_dict(json.loads(r.value))
-    finally:
-        consumer.close()
+    for r in read_topic(kafka, emitted_changelog(kafka, system), timeout_s=timeout_s,
+                        client_id="casavi-bridge-reconcile"):
+        slot = slot_of_key(r.key)
+        if r.value is None:
+            entries.pop(slot, None)
+        else:
+            entries[slot] = EmittedEntry.from_dict(json.loads(r.value))
     return entries
