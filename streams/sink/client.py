@@ -123,12 +123,15 @@ class TokenBucket:
         self._lock = asyncio.Lock()
         self.waited_s = 0.0  # seconds requests have waited for a token
 
+    def _available(self, now: float) -> float:
+        """The tokens the bucket holds at ``now`` (refilled since the last take)."""
+        return min(self._capacity, self._tokens + (now - self._last) * self._rate)
+
     def wait_s(self) -> float:
         """Seconds until a request may go, without taking its token."""
         if self._rate <= 0:
             return 0.0
-        tokens = min(self._capacity, self._tokens + (self._clock() - self._last) * self._rate)
-        return max(0.0, (1.0 - tokens) / self._rate)
+        return max(0.0, (1.0 - self._available(self._clock())) / self._rate)
 
     async def take(self) -> None:
         if self._rate <= 0:
@@ -136,8 +139,7 @@ class TokenBucket:
         async with self._lock:
             while True:
                 now = self._clock()
-                self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
-                self._last = now
+                self._tokens, self._last = self._available(now), now
                 if self._tokens >= 1.0:
                     self._tokens -= 1.0
                     return
