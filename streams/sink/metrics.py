@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.ops.families import counter, gauge, labelled
 from streams.sink.stats import SinkStats
 
 PREFIX = "casavi_bridge_sink"
@@ -24,67 +25,43 @@ CASAVI = "casavi_bridge_casavi"
 LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
 
 
-def _counter(name: str, text: str, value: float) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, text)
-    family.add_metric([], value)
-    return family
-
-
-def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, text)
-    family.add_metric([], value)
-    return family
-
-
 class SinkCollector(Collector):
     def __init__(self, stats: SinkStats) -> None:
         self.stats = stats
 
     def collect(self) -> Iterator[Metric]:
         s = self.stats.snapshot()
-        yield _counter(f"{PREFIX}_batches", "batches of commands processed", s["batches"])
-        yield _counter(f"{PREFIX}_records", "records read from the commands topic", s["records"])
-        commands = CounterMetricFamily(f"{PREFIX}_commands", "commands finished, by entity, operation and outcome "
-                                       "(applied; unconfirmed: the import job named no result; failed)",
-                                       labels=["entity", "op", "outcome"])
-        for entity, ops in s["outcomes"].items():
-            for op, outcomes in ops.items():
-                for outcome, n in outcomes.items():
-                    commands.add_metric([entity, op, outcome], n)
-        yield commands
-        letters = CounterMetricFamily(f"{PREFIX}_dead_letters", "dead letters the sink sent, by error code",
-                                      labels=["code"])
-        for code, n in s["dead_letters_by_code"].items():
-            letters.add_metric([code], n)
-        yield letters
-        yield _counter(f"{PREFIX}_imports", "casavi imports started", s["imports"])
-        yield _counter(f"{PREFIX}_import_bisections", "imports split in halves after casavi refused them whole",
+        yield counter(f"{PREFIX}_batches", "batches of commands processed", s["batches"])
+        yield counter(f"{PREFIX}_records", "records read from the commands topic", s["records"])
+        yield labelled(CounterMetricFamily, f"{PREFIX}_commands", "commands finished, by entity, operation and "
+                       "outcome (applied; unconfirmed: the import job named no result; failed)",
+                       ["entity", "op", "outcome"], s["outcomes"])
+        yield labelled(CounterMetricFamily, f"{PREFIX}_dead_letters", "dead letters the sink sent, by error code",
+                       ["code"], s["dead_letters_by_code"])
+        yield counter(f"{PREFIX}_imports", "casavi imports started", s["imports"])
+        yield counter(f"{PREFIX}_import_bisections", "imports split in halves after casavi refused them whole",
                        s["bisections"])
-        yield _gauge(f"{PREFIX}_deferred_commands", "commands waiting for an entity they reference", s["deferred"])
+        yield gauge(f"{PREFIX}_deferred_commands", "commands waiting for an entity they reference", s["deferred"])
         if s["lag"] is not None:
             lag = GaugeMetricFamily(f"{PREFIX}_consumer_lag_records", "commands on the topic not finished yet",
                                     labels=["topic"])
             lag.add_metric([s["commands_topic"]], s["lag"])
             yield lag
         if s["committed"] is not None:
-            yield _gauge(f"{PREFIX}_committed_offset", "commands of the topic finished (committed offsets)",
+            yield gauge(f"{PREFIX}_committed_offset", "commands of the topic finished (committed offsets)",
                          s["committed"])
         if s["end_offset"] is not None:
-            yield _gauge(f"{PREFIX}_commands_topic_end_offset", "commands on the topic (end offsets)", s["end_offset"])
-        requests = CounterMetricFamily(f"{CASAVI}_requests", "requests to casavi, by endpoint and HTTP status "
-                                       "(transport_error: no answer)", labels=["endpoint", "status"])
-        for endpoint, statuses in s["responses"].items():
-            for status, n in statuses.items():
-                requests.add_metric([endpoint, status], n)
-        yield requests
-        yield _counter(f"{CASAVI}_retries", "requests to casavi sent again (5xx, 429, timeouts, no answer)",
+            yield gauge(f"{PREFIX}_commands_topic_end_offset", "commands on the topic (end offsets)", s["end_offset"])
+        yield labelled(CounterMetricFamily, f"{CASAVI}_requests", "requests to casavi, by endpoint and HTTP status "
+                       "(transport_error: no answer)", ["endpoint", "status"], s["responses"])
+        yield counter(f"{CASAVI}_retries", "requests to casavi sent again (5xx, 429, timeouts, no answer)",
                        s["retries"])
-        yield _counter(f"{CASAVI}_rate_limited", "answers 429 (too many requests) from casavi", s["rate_limited"])
-        yield _counter(f"{CASAVI}_rate_limit_wait_seconds", "time requests waited for the client-side pacing "
+        yield counter(f"{CASAVI}_rate_limited", "answers 429 (too many requests) from casavi", s["rate_limited"])
+        yield counter(f"{CASAVI}_rate_limit_wait_seconds", "time requests waited for the client-side pacing "
                        "(BRIDGE_CASAVI__REQUESTS_PER_MINUTE)", s["pacing_wait_s"])
-        yield _counter(f"{CASAVI}_retry_wait_seconds", "time waited before retries (backoff, Retry-After)",
+        yield counter(f"{CASAVI}_retry_wait_seconds", "time waited before retries (backoff, Retry-After)",
                        s["retry_wait_s"])
-        yield _counter(f"{CASAVI}_reauthentications", "new tokens after casavi rejected one", s["reauthentications"])
+        yield counter(f"{CASAVI}_reauthentications", "new tokens after casavi rejected one", s["reauthentications"])
 
 
 class SinkMetrics:

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.ops.families import counter, gauge, labelled
 from streams.worker.status import WorkerStatus
 
 PREFIX = "casavi_bridge_worker"
@@ -35,59 +36,30 @@ class WorkerCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         s = self.status.snapshot()
-        batches = CounterMetricFamily(f"{PREFIX}_batches", "batches of source records processed")
-        batches.add_metric([], s["batches"])
-        yield batches
-        events = CounterMetricFamily(f"{PREFIX}_events", "records read, per source topic (CDC, control, receipts)",
-                                     labels=["topic"])
-        for topic, n in s["events_by_topic"].items():
-            events.add_metric([topic], n)
-        yield events
-        changes = CounterMetricFamily(f"{PREFIX}_changes", "ERP row changes decoded and folded, per table",
-                                      labels=["table"])
-        for table, n in s["changes_by_table"].items():
-            changes.add_metric([table], n)
-        yield changes
-        replayed = CounterMetricFamily(f"{PREFIX}_changes_replayed",
-                                       "changes not newer than the state's row (a replay, a duplicate): skipped")
-        replayed.add_metric([], s["replayed"])
-        yield replayed
-        commands = CounterMetricFamily(f"{PREFIX}_commands", "casavi commands sent to the commands topic",
-                                       labels=["entity", "op"])
-        for entity, ops in s["commands_by_entity"].items():
-            for op, n in ops.items():
-                commands.add_metric([entity, op], n)
-        yield commands
-        letters = CounterMetricFamily(f"{PREFIX}_dead_letters", "dead letters the worker sent, by stage and code",
-                                      labels=["stage", "code"])
-        for stage, codes in s["dead_letters_by_code"].items():
-            for code, n in codes.items():
-                letters.add_metric([stage, code], n)
-        yield letters
+        yield counter(f"{PREFIX}_batches", "batches of source records processed", s["batches"])
+        yield labelled(CounterMetricFamily, f"{PREFIX}_events", "records read, per source topic (CDC, control, "
+                       "receipts)", ["topic"], s["events_by_topic"])
+        yield labelled(CounterMetricFamily, f"{PREFIX}_changes", "ERP row changes decoded and folded, per table",
+                       ["table"], s["changes_by_table"])
+        yield counter(f"{PREFIX}_changes_replayed",
+                      "changes not newer than the state's row (a replay, a duplicate): skipped", s["replayed"])
+        yield labelled(CounterMetricFamily, f"{PREFIX}_commands", "casavi commands sent to the commands topic",
+                       ["entity", "op"], s["commands_by_entity"])
+        yield labelled(CounterMetricFamily, f"{PREFIX}_dead_letters", "dead letters the worker sent, by stage and "
+                       "code", ["stage", "code"], s["dead_letters_by_code"])
         if s["commands_on_topic"] is not None:
-            topic = GaugeMetricFamily(f"{PREFIX}_commands_topic_end_offset",
-                                      "records on the commands topic (its end offset)")
-            topic.add_metric([], s["commands_on_topic"])
-            yield topic
-        lag = GaugeMetricFamily(f"{PREFIX}_consumer_lag_records", "records waiting behind the last batch, per topic",
-                                labels=["topic"])
-        for name, n in s["lag_by_topic"].items():
-            lag.add_metric([name], n)
-        yield lag
+            yield gauge(f"{PREFIX}_commands_topic_end_offset", "records on the commands topic (its end offset)",
+                        s["commands_on_topic"])
+        yield labelled(GaugeMetricFamily, f"{PREFIX}_consumer_lag_records", "records waiting behind the last batch, "
+                       "per topic", ["topic"], s["lag_by_topic"])
         for name, text in GAUGES.items():
             if name in s:
-                gauge = GaugeMetricFamily(f"{PREFIX}_{name}", text)
-                gauge.add_metric([], s[name])
-                yield gauge
+                yield gauge(f"{PREFIX}_{name}", text, s[name])
         if s["newest_source_ts_ms"] is not None:
-            newest = GaugeMetricFamily(f"{PREFIX}_newest_source_timestamp_seconds",
-                                       "ERP commit time of the newest change folded (Unix time)")
-            newest.add_metric([], s["newest_source_ts_ms"] / 1000)
-            yield newest
-        quality = GaugeMetricFamily(f"{PREFIX}_data_quality_cases", "data-quality cases per rule", labels=["rule"])
-        for rule, n in s["quality"].items():
-            quality.add_metric([rule], n)
-        yield quality
+            yield gauge(f"{PREFIX}_newest_source_timestamp_seconds",
+                        "ERP commit time of the newest change folded (Unix time)", s["newest_source_ts_ms"] / 1000)
+        yield labelled(GaugeMetricFamily, f"{PREFIX}_data_quality_cases", "data-quality cases per rule", ["rule"],
+                       s["quality"])
 
 
 class WorkerMetrics:
