@@ -20,7 +20,7 @@ for one change (or one timer tick).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from datetime import date
 
 from streams.casavi.import_contract import LEVEL
@@ -171,6 +171,7 @@ def plan(
     force: bool = False,
     errors: list[tuple[Root, BaseException]] | None = None,
     rejected: list[Rejection] | None = None,
+    later: Container[Root] = frozenset(),
 ) -> list[CasaviCommand]:
     """Project every root (and the persons sharing an e-mail address with a person among
     them, R08, and the roots that read whether their entities are synced: documents, R16),
@@ -178,10 +179,15 @@ def plan(
     ``record`` the table is updated as if the commands were emitted; with ``force`` every
     desired slot is sent, whatever was emitted before. With ``errors``, a root whose
     projection raises is left out (nothing recorded) and reported there. With ``rejected``,
-    it receives what the projection wants but casavi cannot take (``Rejection``)."""
+    it receives what the projection wants but casavi cannot take (``Rejection``).
+    ``later``: roots that will be projected in a later plan anyway (the worker's deferred
+    roots, projected chunk by chunk in root order): a dependant among them is left to its own
+    turn, after what it refers to, instead of going out ahead of it (R20)."""
     per_root: list[tuple[Root, list[CasaviCommand]]] = []
     rules = Rules(state, config, today)
-    for root in sorted(with_dependants(state, with_email_peers(state, roots)), key=root_sort_key):
+    asked = with_email_peers(state, roots)
+    expanded = {r for r in with_dependants(state, asked) if r in asked or r not in later}
+    for root in sorted(expanded, key=root_sort_key):
         excluded: dict[str, str] = {}
         try:
             out = project_with(rules, root, excluded)

@@ -213,14 +213,17 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 _current_event.reset(token)
                 ops.metrics.batch_duration.observe(time.monotonic() - started)
 
+    read_up_to: dict[Any, int] = {}  # source partition -> the last offset a batch held
+
     def backlog(events: Sequence[faust.EventT[bytes]]) -> dict[str, int]:
-        """Records still waiting behind this batch, per topic of the partitions it came from."""
-        last: dict[Any, int] = {}
+        """Records still waiting behind this batch, per topic, over every source partition
+        read so far: a batch of receipts or control records alone says nothing about the CDC
+        topics, which may still hold a bulk load's changes."""
         for event in events:
             tp = event.message.tp
-            last[tp] = max(last.get(tp, -1), event.message.offset)
+            read_up_to[tp] = max(read_up_to.get(tp, -1), event.message.offset)
         behind: Counter[str] = Counter()
-        for tp, offset in last.items():
+        for tp, offset in read_up_to.items():
             behind[tp.topic] += max((app.consumer.highwater(tp) or 0) - offset - 1, 0)
         return dict(behind)
 

@@ -44,7 +44,7 @@ from streams.projection.model import EmittedEntry
 from streams.projection.project import all_roots, effective_today
 from streams.projection.quality import QualityReport, quality_cases
 from streams.projection.reconfigure import roots_affected_by_config
-from streams.projection.roots import Root, parse_root_key
+from streams.projection.roots import Root, parse_root_key, root_sort_key
 from streams.projection.rules import ProjectionConfig, Rejection
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings
@@ -120,6 +120,7 @@ class Processor:
         self.max_pending = max_pending
         self.max_defer_s = max_defer_s
         self._pending_since: float | None = None
+        self._flushing: deque[Root] = deque()  # the pending roots of a flush in progress, in order
         # transaction -> (changes seen so far, when last seen)
         self._tx_changes: dict[str, tuple[int, float]] = {}
         self.state = ErpState()
@@ -223,12 +224,12 @@ class Processor:
 
     # --- one batch ----------------------------------------------------------------------
 
-    def fold(self, changes: Iterable[RowChange], now: float | None = None) -> FoldResult:
+    def fold(self, changes: Iterable[RowChange], now: float | None = None, behind: bool = False) -> FoldResult:
         """Fold changes in order. A change not newer than the one that last wrote its row is a
         replay and is skipped; a row that breaks the schema is dead-lettered, not folded."""
         changes = list(changes)
         result = FoldResult()
-        result.bulk = self._bulk(changes, now)
+        result.bulk = self._bulk(changes, now, behind)
         for change in changes:
             key = row_key(change.table, change.key)
             position = change.position.sort_key if change.position.known else None
@@ -261,11 +262,13 @@ class Processor:
                 result.newest_source_ts_ms = ts
         return result
 
-    def _bulk(self, changes: Sequence[RowChange], now: float | None = None) -> bool:
+    def _bulk(self, changes: Sequence[RowChange], now: float | None = None, behind: bool = False) -> bool:
         """Whether the batch is part of a bulk load: a snapshot that goes on, or a transaction
         of which ``BULK_TX_CHANGES`` changes have arrived, counted across batches (Debezium
         streams a large transaction over many batches, between which other records come). A
-        transaction not seen for ``BULK_TX_QUIET_S`` has ended."""
+        transaction not seen for ``BULK_TX_QUIET_S`` has ended — unless the worker is
+        ``behind``: then its further changes may just not have been read yet (a batch of
+        receipts between two of its batches)."""
         now = time.monotonic() if now is None else now
         counts = self._tx_changes
         snapshot = False
@@ -274,7 +277,7 @@ class Processor:
             snapshot = snapshot or position.snapshot
             if position.tx is not None:
                 counts[position.tx] = (counts.get(position.tx, (0, now))[0] + 1, now)
-        for tx in [tx for tx, (_, seen) in counts.items() if now - seen >= BULK_TX_QUIET_S]:
+        for tx in [tx for tx, (_, seen) in counts.items() if now - seen >= BULK_TX_QUIET_S and not behind]:
             del counts[tx]
         return snapshot or any(count >= BULK_TX_CHANGES for count, _ in counts.values())
 
@@ -322,11 +325,12 @@ class Processor:
     def project(self, roots: Iterable[Root], source_ts_ms: int | None = None, *,
                 force: bool = False) -> list[CasaviCommand]:
         """Commands for the affected roots, in casavi's order (R20); records them as emitted
-        in memory. Persist with ``emitted_writes`` once they are delivered."""
+        in memory. Persist with ``emitted_writes`` once they are delivered. A dependant that
+        is deferred (``pending``) is projected when its own turn comes."""
         errors: list[tuple[Root, BaseException]] = []
         rejected: list[Rejection] = []
         commands = plan(self.state, roots, self.config, self.today(), self.emitted, record=True, force=force,
-                        errors=errors, rejected=rejected)
+                        errors=errors, rejected=rejected, later=self.pending)
         for r in rejected:
             slot = f"{r.entity}:{r.reference_id}"
             if self.rejected.get(slot) == r.fingerprint:
@@ -371,10 +375,25 @@ class Processor:
         waited = (now if now is not None else time.monotonic()) - (self._pending_since or 0.0)
         return waited >= self.max_defer_s
 
-    def take_pending(self) -> tuple[set[Root], list[PendingWrite]]:
-        """Every deferred root, forgotten as pending; the writes to persist once projected."""
-        roots, self.pending, self._pending_since = self.pending, set(), None
-        return roots, [(root.key, False) for root in roots]
+    def take_pending(self, limit: int | None = None) -> tuple[set[Root], list[PendingWrite]]:
+        """The next ``limit`` deferred roots (all without a limit) in ``root_sort_key`` order,
+        forgotten as pending; the writes to persist once projected. The others stay pending
+        (and persisted): a bulk load's hundred thousand roots go out chunk by chunk, each
+        batch projecting a bounded number, properties and persons before their units."""
+        if limit is None or limit >= len(self.pending):
+            roots, self.pending, self._pending_since, self._flushing = self.pending, set(), None, deque()
+            return roots, [(root.key, False) for root in roots]
+        if not self._flushing:  # the order of this flush, fixed once; roots deferred meanwhile follow it
+            self._flushing = deque(sorted(self.pending, key=root_sort_key))
+        taken: set[Root] = set()
+        while self._flushing and len(taken) < limit:
+            root = self._flushing.popleft()
+            if root in self.pending:
+                self.pending.discard(root)
+                taken.add(root)
+        if not self.pending:
+            self._pending_since = None
+        return taken, [(root.key, False) for root in sorted(taken, key=root_sort_key)]
 
     def known_roots(self) -> set[Root]:
         """Every root, including those whose rows are gone but whose slots casavi holds."""

@@ -61,7 +61,7 @@ class BatchOutcome:
     deferred: list[PendingWrite] = field(default_factory=list)  # roots now pending or journaled (before delivery)
     projected_pending: list[PendingWrite] = field(default_factory=list)  # pending roots done (after delivery)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    more_queued: int = 0  # roots of a pass still to project in later batches
+    more_queued: int = 0  # roots of a pass or a flush still to project in later batches
     events_by_topic: dict[str, int] = field(default_factory=dict)  # records of the batch per topic
     changes_by_table: dict[str, int] = field(default_factory=dict)  # row changes decoded per ERP table
 
@@ -106,7 +106,7 @@ class BatchStep:
                     continue
                 if not isinstance(decoded, Tombstone):
                     changes.append(decoded)
-        step = processor.fold(changes, now)
+        step = processor.fold(changes, now, behind)
         out.changes, out.replayed, out.source_ts_ms = len(changes), step.replayed, step.newest_source_ts_ms
         out.events_by_topic = dict(Counter(r.topic for r in records))
         out.changes_by_table = dict(Counter(c.table for c in changes))
@@ -124,8 +124,9 @@ class BatchStep:
             journal = sorted(r.key for r in roots if r not in processor.pending)
             out.deferred = [(key, True) for key in journal]
             out.projected_pending = [(key, False) for key in journal]
-        if processor.due_pending(behind, now, bulk=step.bulk):
-            flushed, taken = processor.take_pending()
+        flushing = processor.due_pending(behind, now, bulk=step.bulk)
+        if flushing:  # a chunk per batch: the rest stays pending and follows with the next batches
+            flushed, taken = processor.take_pending(processor.pass_chunk)
             out.projected_pending += taken
             roots = roots | flushed
         if receipts:
@@ -150,7 +151,7 @@ class BatchStep:
         if chunk.forced:
             commands += processor.project(chunk.forced, force=True)
         out.meta_writes = chunk.meta_writes
-        out.more_queued = processor.queued
+        out.more_queued = processor.queued + (len(processor.pending) if flushing else 0)
         encoded = [(c, encode(c, self.schema_id)) for c in commands]
         limit = self.max_command_bytes
         too_large = [c for c, value in encoded if len(value) > limit]
