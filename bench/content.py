@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from streams.commands.model import CasaviCommand, encode  # noqa: E402
-from streams.erp.rows import DocumentRow  # noqa: E402
+from streams.erp.rows import DocumentRow, parse_row  # noqa: E402
 from streams.projection.sample import change, minimal_dataset  # noqa: E402
 from streams.settings import SyncSettings  # noqa: E402
 from streams.worker.processor import Processor  # noqa: E402
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
 
     def held() -> list[tuple[DocumentRow, bytes]]:  # what a state keeping the content would hold (a copy each,
         # as a decoded CDC event brings it)
-        return [(DocumentRow.model_validate({k: v for k, v in r.items() if k != "content"}), bytes(bytearray(r["content"])))
+        return [(parse_row("document", {k: v for k, v in r.items() if k != "content"}), bytes(bytearray(r["content"])))
                 for r in rows]
 
     held_heap, _ = heap_of(held)

@@ -27,7 +27,7 @@ import yaml
 from pydantic import ValidationError
 
 from streams.cdc.values import BadValue, kind_converter
-from streams.erp.rows import ROW_MODELS
+from streams.erp.rows import row_fields
 from streams.erp.schema import ERP_SCHEMA, TABLES, ColumnKind, Table
 from streams.mapping.model import ColumnSpec, MappingFile, TableSpec
 
@@ -174,7 +174,7 @@ class CompiledMapping:
 def _literal_values(table: str, column: str) -> frozenset[Any] | None:
     """The values a reference column allows when its row model restricts them (``usage``,
     ``contract_type``, …)."""
-    info = ROW_MODELS[table].model_fields.get(column)
+    info = row_fields(table).get(column)
     if info is None:
         return None
     found: set[Any] = set()
@@ -190,7 +190,7 @@ def _literal_values(table: str, column: str) -> frozenset[Any] | None:
 
 
 def _required(table: str) -> list[str]:
-    return [n for n, f in ROW_MODELS[table].model_fields.items() if f.is_required()]
+    return [n for n, f in row_fields(table).items() if f.is_required()]
 
 
 def _target_value(entry: str, table: Table, column: str, kind: ColumnKind, value: Any) -> Any:

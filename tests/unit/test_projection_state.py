@@ -86,7 +86,7 @@ def test_apply_returns_roots_of_both_old_and_new_parent() -> None:
     moved = {**ds.rows["unit"][0], "property_id": 11}
     roots = st.apply(change("unit", moved, "u"))
     assert roots == {UnitRoot(1000), PersonRoot(1), PersonRoot(2)}
-    assert st.units_by_property.get(10) is None and st.units_by_property[11] == {1000}
+    assert not st.units_by_property.of(10) and set(st.units_by_property.of(11)) == {1000}
     contract = {**ds.rows["contract"][0], "unit_id": 1001}
     assert st.apply(change("contract", contract, "u")) == {UnitRoot(1000), UnitRoot(1001), PersonRoot(1),
                                                            PersonRoot(2)}

@@ -9,6 +9,7 @@ Mandant 1, unit 0001, tenant contract 01 of P001 with co-tenant P002.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from decimal import Decimal
 
@@ -240,7 +241,7 @@ def test_a_reproject_record_checks_every_root_and_sends_only_what_differs() -> N
     proc = ended_company(date(2027, 9, 30))
     proc.pass_chunk = 2
     step = step_of(proc)
-    proc.state.persons[(1,)] = proc.state.persons[(1,)].model_copy(update={"phone": "+49 30 999"})
+    proc.state.persons[(1,)] = dataclasses.replace(proc.state.persons[(1,)], phone="+49 30 999")
     out = step.run([Record("ticks", 0, 0, b"reproject", b'{"kind": "reproject"}')])
     sent = {c.slot for c, _ in out.commands}
     while out.more_queued:
