@@ -222,8 +222,8 @@ class WorkerSettings(BaseModel):
     """How the worker paces its own work."""
 
     pass_chunk: int = Field(
-        default=2000, gt=0, description="roots of a pass (tick, full sync, changed settings) projected per batch, "
-                                        "between live changes")
+        default=1000, gt=0, description="roots of a pass (tick, full sync, changed settings) or of deferred roots "
+                                        "(a bulk load) projected per batch, between live changes: about 0.5 s each")
     tick_interval_s: float = Field(default=3600.0, gt=0, description="how often the time-driven rules are checked")
     backlog_events: int = Field(
         default=5000, ge=0, description="records waiting behind a batch from which the worker is behind (a bulk "

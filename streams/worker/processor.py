@@ -47,7 +47,7 @@ from streams.projection.reconfigure import roots_affected_by_config
 from streams.projection.roots import Root, parse_root_key, root_sort_key
 from streams.projection.rules import ProjectionConfig, Rejection
 from streams.projection.state import ErpState
-from streams.settings import SyncSettings
+from streams.settings import SyncSettings, WorkerSettings
 from streams.worker.rowcodec import Position, parse_row_key, row_key
 
 
@@ -83,7 +83,7 @@ class ReceiptOutcome:
 MetaWrite = tuple[str, str]  # key of the worker's meta table, value
 PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projected
 DAY, CONFIG, SETTINGS, SETTINGS_PASS = "day", "config", "settings", "settings_pass"  # keys of the meta table
-PASS_CHUNK = 2000  # roots of a queued pass projected per batch
+PASS_CHUNK: int = WorkerSettings.model_fields["pass_chunk"].default  # roots of a queued pass projected per batch
 BULK_TX_CHANGES = 1000  # changes of one source transaction that make it a bulk load
 BULK_TX_QUIET_S = 2.0  # seconds without a change of a transaction after which it has ended
 
