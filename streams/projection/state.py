@@ -300,13 +300,18 @@ class ErpState:
         roots |= self._put(table, t, row)
         return roots
 
-    def set_row(self, table: str, row: Mapping[str, Any] | ErpRow) -> set[Root]:
-        """Store one row (e.g. while rebuilding from a persisted table)."""
+    def set_row(self, table: str, row: Mapping[str, Any] | ErpRow) -> None:
+        """Store one row while rebuilding from a persisted table: what it affects is not
+        computed (``apply`` does that for a change)."""
         t = self._table(table)
         parsed = row if isinstance(row, ErpRow) else parse_row(table, row)
         if parsed.table != table:
             raise ValueError(f"a row of erp.{parsed.table} cannot be stored in erp.{table}")
-        return self._put(table, t, parsed)
+        old = t.get(parsed.key)
+        if old is not None:
+            self._unindex(old)
+        t[parsed.key] = parsed
+        self._index(parsed)
 
     def remove_row(self, table: str, key: Key) -> set[Root]:
         t = self._table(table)
