@@ -219,7 +219,7 @@ class Bench:
         assert self.services is not None
         started = time.monotonic()
         expected = expected_from_db(conn, self.settings.sync, self.today)
-        last_line, writes, last_write = "", -1, started
+        last_line, last_verdict, writes, last_write = "", "", -1, started
         compared: tuple[int, float] | None = None  # write calls and time of the last full comparison
         while True:
             self.services.check()
@@ -237,7 +237,10 @@ class Bench:
                 compared = (writes, time.monotonic())
                 if result.equal:
                     return last_write - started
-                say(f"    not equal yet: {result.summary()}")
+                verdict = f"    not equal yet: {result.summary()}"
+                if verdict != last_verdict:
+                    say(verdict)
+                    last_verdict = verdict
             if now - started > timeout_s:
                 raise TimeoutError(f"casavi not equal to the projection after {timeout_s:.0f}s")
             time.sleep(0.5)

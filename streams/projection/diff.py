@@ -26,6 +26,7 @@ from datetime import date
 from streams.casavi.import_contract import LEVEL
 from streams.commands.model import CasaviCommand
 from streams.projection.model import Desired, EmittedEntry
+from streams.projection.multimap import MultiMap
 from streams.projection.project import Config, project_with, with_dependants, with_email_peers
 from streams.projection.roots import Root, root_sort_key
 from streams.projection.rules import GONE, Rejection, Rules
@@ -111,7 +112,7 @@ class EmittedTable:
 
     def __init__(self, entries: Iterable[EmittedEntry] = ()) -> None:
         self.entries: dict[str, EmittedEntry] = {}
-        self.by_root: dict[str, set[str]] = {}
+        self.by_root: MultiMap[str] = MultiMap()
         for e in entries:
             self._put(e)
 
@@ -123,7 +124,7 @@ class EmittedTable:
 
     def owned(self, root: Root | str) -> set[str]:
         rk = root if isinstance(root, str) else root.key
-        return self.by_root.get(rk, set())
+        return set(self.by_root.of(rk))
 
     def _put(self, e: EmittedEntry) -> None:
         key = e.key
@@ -131,14 +132,10 @@ class EmittedTable:
         if old is not None and old.root != e.root:
             self._drop_owner(old.root, key)
         self.entries[key] = e
-        self.by_root.setdefault(e.root, set()).add(key)
+        self.by_root.add(e.root, key)
 
     def _drop_owner(self, root_key: str, key: str) -> None:
-        s = self.by_root.get(root_key)
-        if s is not None:
-            s.discard(key)
-            if not s:
-                del self.by_root[root_key]
+        self.by_root.discard(root_key, key)
 
     def record(self, commands: Iterable[CasaviCommand], root: Root | str) -> None:
         """Update the table after ``commands`` of ``root`` were emitted."""

@@ -25,7 +25,7 @@ For a restart, the worker rebuilds the state from its persisted rows with
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 from streams.cdc.model import RowChange
@@ -60,43 +60,15 @@ from streams.erp.rows import (
     parse_row,
     row_dict,
 )
+from streams.projection.multimap import MultiMap
 from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot, UnitRoot
 
 K = TypeVar("K")
 _EMPTY: frozenset[int] = frozenset()
 
 
-class _Index(dict[Any, "int | set[int]"]):
-    """A multi-map foreign-key value -> ids. A key naming one row holds the id itself, not a
-    one-element set (about 200 bytes less per key: most keys name one row)."""
-
-    def add(self, k: Any, v: int) -> None:
-        if k is None:
-            return
-        s = self.get(k)
-        if s is None:
-            self[k] = v
-        elif isinstance(s, set):
-            s.add(v)
-        elif s != v:
-            self[k] = {s, v}
-
-    def discard(self, k: Any, v: int) -> None:
-        if k is None:
-            return
-        s = self.get(k)
-        if isinstance(s, set):
-            s.discard(v)
-            if len(s) == 1:
-                self[k] = next(iter(s))
-        elif s == v:
-            del self[k]
-
-    def of(self, k: Any) -> Collection[int]:
-        s = self.get(k)
-        if s is None:
-            return _EMPTY
-        return s if isinstance(s, set) else (s,)
+class _Index(MultiMap[int]):
+    """A foreign-key value -> the ids of the rows naming it."""
 
 
 # Columns whose change can alter documents of other roots; a change of any other column
@@ -486,7 +458,7 @@ class ErpState:
 
     def shared_email_keys(self) -> Iterator[str]:
         """E-mail keys (``PersonRow.email_key``) that more than one person has (R08)."""
-        return (key for key, persons in self.persons_by_email.items() if isinstance(persons, set))
+        return iter(self.persons_by_email.shared())
 
     def _aff_mandant(self, old: ErpRow | None, new: ErpRow | None) -> set[Root]:
         roots: set[Root] = set()

@@ -5,10 +5,12 @@ in batches. ``BatchStep`` (``streams.worker.step``) decides what a batch writes 
 this module wires the tables and topics and carries the outcome out in order.
 
 Delivery order per batch (at-least-once, exactly-once effect):
-1. commands are produced and their delivery awaited,
-2. only then the ``emitted`` table records their content hashes (and the meta table a
+1. the batch's row and pending-root writes go to the tables (``TableWrites``: the local
+   store, then every changelog record at once, awaited),
+2. commands are produced and their delivery awaited,
+3. only then the ``emitted`` table records their content hashes (and the meta table a
    finished pass),
-3. the batch's offsets are acknowledged when the batch is done.
+4. the batch's offsets are acknowledged when the batch is done.
 A crash between 1 and 2 re-sends commands on restart (casavi upserts are idempotent);
 a crash can never mark a command as emitted that did not reach the outbound topic.
 
@@ -46,6 +48,7 @@ from streams.worker.step import BatchOutcome, BatchStep, Record
 from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
+from streams.worker.tablewrites import TableWrites
 from streams.ops.health import Check, Health, Heartbeat, flag
 from streams.ops.offsets import end_offsets
 from streams.mapping.topics import mapping_of
@@ -227,31 +230,34 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             behind[tp.topic] += max((app.consumer.highwater(tp) or 0) - offset - 1, 0)
         return dict(behind)
 
-    def write_pending(writes: Sequence[tuple[str, bool]]) -> None:
-        for key, now_pending in writes:
-            if now_pending:
-                pending[key] = b"1"
-            else:
-                pending.pop(key, None)
+    writes = TableWrites(deliver)
 
-    def write_emitted(writes: Sequence[tuple[str, dict[str, Any] | None]]) -> None:
-        for slot, entry in writes:
-            if entry is None:
-                emitted.pop(slot, None)
+    def write_pending(pending_writes: Sequence[tuple[str, bool]]) -> None:
+        for key, now_pending in pending_writes:
+            if now_pending:
+                writes.set(pending, key, b"1")
             else:
-                emitted[slot] = json.dumps(entry).encode()
+                writes.delete(pending, key)
+
+    def write_emitted(emitted_writes: Sequence[tuple[str, dict[str, Any] | None]]) -> None:
+        for slot, entry in emitted_writes:
+            if entry is None:
+                writes.delete(emitted, slot)
+            else:
+                writes.set(emitted, slot, json.dumps(entry).encode())
 
     async def carry_out(outcome: BatchOutcome) -> None:
         """The outcome of one batch, in the order of ``streams.worker.step``."""
         write_pending(outcome.deferred)  # first: the roots of the row writes below, until delivered
         for key, row, position in outcome.row_writes:
             if row is None and position is None:
-                rows.pop(key, None)
+                writes.delete(rows, key)
             else:  # a deleted row keeps its position, so a replayed insert cannot bring it back
-                rows[key] = dumps_entry(row, position)
+                writes.set(rows, key, dumps_entry(row, position))
+        write_emitted(outcome.emitted_writes)
+        await writes.flush()
         if outcome.content_writes:  # before any command that names the content (the sink reads it by key)
             await deliver(kafka.content_topic, [(key.encode(), value) for key, value in outcome.content_writes])
-        write_emitted(outcome.emitted_writes)
         if outcome.commands:
             end = await deliver(kafka.commands_topic, [(c.slot.encode(), value) for c, value in outcome.commands])
             status.record_commands([c for c, _ in outcome.commands], end)
@@ -259,8 +265,9 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         if outcome.commands:
             quality_due.set()
         for key, value in outcome.meta_writes:
-            meta[key] = value.encode()
+            writes.set(meta, key, value.encode())
         write_pending(outcome.projected_pending)
+        await writes.flush()
         if outcome.dead_letters:
             await dead_letter(outcome.dead_letters)
         if outcome.more_queued:  # the rest of a pass follows in the next batches, also when no change arrives

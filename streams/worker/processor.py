@@ -48,7 +48,7 @@ from streams.projection.roots import Root, parse_root_key, root_sort_key
 from streams.projection.rules import ProjectionConfig, Rejection
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings, WorkerSettings
-from streams.worker.rowcodec import Position, parse_row_key, row_key
+from streams.worker.rowcodec import Position, PositionOrder, parse_row_key, position_order, row_key
 
 
 @dataclass
@@ -132,7 +132,7 @@ class Processor:
         self._letters: list[DeadLetter] = []
         # state-table key -> source position of the last change applied to that row (deletes
         # included): a replayed or duplicated older change never takes the state back in time
-        self.positions: dict[str, Position] = {}
+        self.positions: dict[str, PositionOrder] = {}
         self._loaded_emitted: list[EmittedEntry] = []
         # slots casavi cannot take (R16: content over its limit) -> what was rejected: each
         # rejection is a dead letter once, not at every projection of its root
@@ -164,7 +164,7 @@ class Processor:
             if table in DUE_TABLES:  # without a day, the start projects every root with today's rules
                 self._index_due(table, row, after=self.day or self.today())
         if position is not None:
-            self.positions[key] = position
+            self.positions[key] = position_order(position)
 
     def load_emitted(self, entry: dict[str, Any]) -> None:
         """One entry of the persisted last-emitted table (its key is derived from it)."""
@@ -235,7 +235,8 @@ class Processor:
             position = change.position.sort_key if change.position.known else None
             if position is not None:
                 seen = self.positions.get(key)
-                if seen is not None and position <= seen:
+                order = position_order(position)
+                if seen is not None and type(seen) is type(order) and order <= seen:  # type: ignore[operator]
                     result.replayed += 1
                     continue
             try:
@@ -319,7 +320,7 @@ class Processor:
 
     def _written(self, result: FoldResult, key: str, row: Row | None, position: Position | None) -> None:
         if position is not None:
-            self.positions[key] = position
+            self.positions[key] = position_order(position)
         result.row_writes.append((key, row, position))
 
     def project(self, roots: Iterable[Root], source_ts_ms: int | None = None, *,

@@ -46,6 +46,24 @@ def _untag(obj: dict[str, Any]) -> Any:
 
 
 Position = tuple[str, str, int]
+PositionOrder = int | Position
+
+
+def position_order(position: Position) -> PositionOrder:
+    """A position as one integer that orders as the tuple does, to hold in memory (an int is
+    about 100 bytes less per row than the tuple of strings): PostgreSQL's zero-padded LSN,
+    or SQL Server's commit and change LSN (20 hex digits each) with the event's serial number.
+    A position in any other form stays the tuple."""
+    first, second, serial = position
+    if not second and not serial and first.isdigit():  # PostgreSQL: (lsn:020d, "", 0)
+        return int(first)
+    commit, change = first.replace(":", ""), second.replace(":", "")
+    if len(commit) > 20 or len(change) > 20 or not 0 <= serial < 1 << 32:
+        return position
+    try:
+        return (int(commit or "0", 16) << 80 | int(change or "0", 16)) << 32 | serial
+    except ValueError:
+        return position
 
 
 def dumps_entry(row: Row | None, position: Position | None) -> bytes:

@@ -269,3 +269,20 @@ def test_topic_mapping() -> None:
     pat = re.compile(cdc_topic_pattern("erp", database="ERPDB"))
     assert pat.match("erp.ERPDB.erp.unit") and not pat.match("erp.ERPDB.erp.unitx")
     assert not pat.match("erp.erp.unit")
+
+
+def test_the_position_held_in_memory_orders_as_the_source_position() -> None:
+    # the worker keeps each row's position as one integer (streams.worker.rowcodec.position_order):
+    # it must order the captured SQL Server stream and PostgreSQL events as sort_key does
+    from streams.worker.rowcodec import position_order
+    names = sorted(p.stem for p in (FIXTURES / MSSQL).glob("*.json"))
+    changes = [c for c in (run(f"{MSSQL}/{n}.json") for n in names) if isinstance(c, RowChange) and c.position.known]
+    assert len(changes) > 10
+    by_tuple = sorted(range(len(changes)), key=lambda i: changes[i].position.sort_key)
+    by_int = sorted(range(len(changes)), key=lambda i: position_order(changes[i].position.sort_key))
+    assert by_int == by_tuple and all(isinstance(position_order(c.position.sort_key), int) for c in changes)
+    postgres = [change(f"{conn}/{n}.json") for conn in ("postgres",) for n in
+                ["person_delete", "contract_create", "person_update", "person_read", "unit_create", "person_create"]]
+    assert sorted(postgres, key=lambda c: position_order(c.position.sort_key)) == sorted(
+        postgres, key=lambda c: c.position.sort_key)
+    assert position_order(("not-an-lsn", "", 3)) == ("not-an-lsn", "", 3)  # another form stays the tuple

@@ -214,4 +214,4 @@ def test_emitted_table_records_and_tracks_owner() -> None:
     table.record([up], PersonRoot(2))  # taken over by another root
     assert table.owned(PersonRoot(1)) == set() and table.owned("C:2") == {"contact:P001"}
     table.record([CasaviCommand.delete("contact", "P001")], PersonRoot(2))
-    assert len(table) == 0 and table.by_root == {}
+    assert len(table) == 0 and not table.by_root
