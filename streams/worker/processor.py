@@ -48,7 +48,8 @@ from streams.projection.roots import Root, parse_root_key, root_sort_key
 from streams.projection.rules import ProjectionConfig, Rejection
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings, WorkerSettings
-from streams.worker.rowcodec import Position, PositionOrder, parse_row_key, position_order, row_key
+from streams.worker.rowcodec import (Position, PositionOrder, parse_row_key, position_order, row_key,
+                                     table_of_row_key)
 
 
 @dataclass
@@ -159,7 +160,7 @@ class Processor:
     def load_row(self, key: str, row: Row | None, position: Position | None) -> None:
         """One entry of the persisted state table (``row`` None: deleted, position kept)."""
         if row is not None:
-            table, _ = parse_row_key(key)
+            table = table_of_row_key(key)
             self.state.set_row(table, row)
             if table in DUE_TABLES:  # without a day, the start projects every root with today's rules
                 self._index_due(table, row, after=self.day or self.today())

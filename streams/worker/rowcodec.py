@@ -84,6 +84,11 @@ def row_key(table: str, key: tuple[Any, ...]) -> str:
     return f"{table}|{json.dumps([_tag(k) for k in key], separators=(',', ':'))}"
 
 
+def table_of_row_key(key: str) -> str:
+    """The table of a state-table key (without parsing the key columns)."""
+    return key.partition("|")[0]
+
+
 def parse_row_key(key: str) -> tuple[str, tuple[Any, ...]]:
     table, _, pk = key.partition("|")
     return table, tuple(json.loads(pk, object_hook=_untag))
