@@ -5,8 +5,9 @@ Faust's producer buffer, which sends them one by one and holds the stream back w
 more than 100 wait: at a bulk load (every row a state write) that is a large part of the
 worker's time per event. ``TableWrites`` collects a batch's writes instead (the last write
 of a key wins), puts them into each table's store, produces every changelog record at once
-and, once Kafka has them, moves the store's persisted changelog offset past them, as
-Faust's own callback does per message. A restarted worker so reads from the changelog only
+(keys and values encoded by the changelog topic, as Faust encodes its own) and, once Kafka
+has them, moves the store's persisted changelog offset past them, as Faust's own callback
+does per message. A restarted worker so reads from the changelog only
 what its local store does not hold yet, as before.
 
 The tables stay Faust tables: recovery from the changelog, the local RocksDB stores and
@@ -55,9 +56,22 @@ class TableWrites:
                         pass
                 else:
                     store[key] = value
-            topic = table.changelog_topic.get_topic_name()
-            sends.append((store, topic, self._deliver(topic, [(k.encode(), v) for k, v in items.items()])))
+            changelog = table.changelog_topic
+            topic = changelog.get_topic_name()
+            records = [(_encoded(changelog.prepare_key(k, table.key_serializer)),
+                        None if v is None else _encoded(changelog.prepare_value(v, table.value_serializer)))
+                       for k, v in items.items()]
+            sends.append((store, topic, self._deliver(topic, records)))
         ends = await asyncio.gather(*(send for _, _, send in sends))
         for (store, topic, _), end in zip(sends, ends, strict=True):
             if end is not None:  # the offset of the last record: the store holds everything up to it
                 store.set_persisted_offset(TP(topic, 0), end - 1)
+
+
+def _encoded(prepared: tuple[Any, Any]) -> bytes:
+    """What Faust's changelog topic makes of a key or value (``prepare_key``/``prepare_value``,
+    the path of its own changelog messages): the same bytes a recovery expects."""
+    data = prepared[0]
+    if not isinstance(data, bytes):
+        raise TypeError(f"a table's changelog record must encode to bytes, not {type(data).__name__}")
+    return data
