@@ -142,8 +142,14 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     on_topic = end_offsets(kafka, kafka.commands_topic, client_id=f"{kafka.worker_app_id}-status")
     if on_topic is not None:
         status.topic_records(on_topic)
+    def stored_position(key: str) -> tuple[str, str, int] | None:
+        """The source position of a row's last change, as the state table holds it."""
+        entry = rows.get(key)
+        return None if entry is None else loads_entry(entry)[1]
+
     processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk,
-                          max_pending=settings.worker.max_deferred_roots, max_defer_s=settings.worker.max_defer_s)
+                          max_pending=settings.worker.max_deferred_roots, max_defer_s=settings.worker.max_defer_s,
+                          stored_position=stored_position)
     step = BatchStep(processor, Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder),
                      table_of_topic, control_topic=kafka.ticks_topic, receipts_topic=kafka.receipts_topic,
                      max_command_bytes=kafka.max_command_bytes, schema_id=command_schema_id(kafka))

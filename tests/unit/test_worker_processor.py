@@ -122,6 +122,31 @@ def test_row_breaking_schema_goes_to_dead_letters_without_values() -> None:
     assert step.row_writes == []
 
 
+def test_r21_a_worker_reading_positions_from_its_state_table_skips_every_replay() -> None:
+    # the worker holds only the current batch's positions in memory and reads the others from
+    # its state table (written after each batch): a replay of the whole history, also one whose
+    # batches cut differently and hold a row twice, changes nothing
+    history, _ = _history(22)
+    table: dict[str, bytes] = {}
+    proc = Processor(_config(), stored_position=lambda key: loads_entry(table[key])[1] if key in table else None)
+    for i in range(0, len(history), 40):
+        step = proc.fold(history[i:i + 40])
+        assert len(proc.positions) <= 40  # this batch's writes only
+        for key, row, position in step.row_writes:
+            table[key] = dumps_entry(row, position)
+        proc.project(step.roots)
+    twice = [c for c in history[:30] for _ in range(2)]  # duplicates inside one batch too
+    for batch in (history[i:i + 55] for i in range(0, len(history), 55)), [twice]:
+        for b in batch:
+            step = proc.fold(b)
+            assert step.roots == set() and step.row_writes == [] and step.replayed == len(b)
+    # a new change twice in one batch: the second is a replay before the table has the first
+    unit = next(c.after for c in history if c.table == "unit" and c.after)
+    new = change("unit", {**unit, "name": "neu"}, op="u", before=unit)
+    step = proc.fold([new, new])
+    assert step.replayed == 1 and len(step.row_writes) == 1
+
+
 def _history(seed: int) -> tuple[list, list]:
     """A CDC history: every row created, then a third of the units and persons edited and a
     few contracts deleted; returns (history, final rows as changes)."""
