@@ -13,14 +13,14 @@ then documents and tickets), then deletes by level descending (contracts, then u
 then properties and contacts). A contract that stops naming a contact is thus updated
 before that contact is deleted, and a contact exists before a contract names it.
 
-``EmittedTable`` is an in-memory last-emitted table with the per-root index the diff
-needs, and ``plan`` runs project + diff + order for a set of roots — the worker's step
+``EmittedTable`` is the last-emitted table with the per-root index the diff needs (in
+memory, or over the worker's persisted table), and ``plan`` runs project + diff + order for a set of roots — the worker's step
 for one change (or one timer tick).
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from datetime import date
 
 from streams.casavi.import_contract import LEVEL
@@ -107,20 +107,52 @@ class EmittedTable:
     """The last-emitted table: ``{slot key: EmittedEntry}`` plus the root -> slots index.
 
     A slot belongs to the root that emitted it last. The worker mirrors it into its
-    persisted table; ``load`` rebuilds the index at start.
+    persisted table. Without ``stored`` every entry is held in memory; with it (the worker
+    reads its persisted table by slot) only the root -> slots index and the entries recorded
+    since ``new_batch`` are: the batch's writes reach the persisted table when it is carried
+    out, and at a million rows the entries would take about 0.9 KB each.
     """
 
-    def __init__(self, entries: Iterable[EmittedEntry] = ()) -> None:
-        self.entries: dict[str, EmittedEntry] = {}
+    def __init__(self, entries: Iterable[EmittedEntry] = (),
+                 stored: Callable[[str], EmittedEntry | None] | None = None) -> None:
         self.by_root: MultiMap[str] = MultiMap()
+        self._stored = stored
+        self._held: dict[str, EmittedEntry | None] = {}  # None: deleted since new_batch (stored only)
+        self._count = 0
         for e in entries:
-            self._put(e)
+            self.load(e)
+
+    def load(self, entry: EmittedEntry) -> None:
+        """One entry of the persisted table, at start (each slot once)."""
+        if self._stored is None:
+            self._put(entry)
+        else:  # the entry stays in the persisted table
+            self._count += 1
+            self.by_root.add(entry.root, entry.key)
+
+    def new_batch(self) -> None:
+        """What earlier batches recorded is in the persisted table now (``stored`` only)."""
+        if self._stored is not None:
+            self._held.clear()
+
+    def get(self, key: str) -> EmittedEntry | None:
+        if key in self._held:
+            return self._held[key]
+        if self._stored is None:
+            return None
+        found = self._held[key] = self._stored(key)  # read once per batch
+        return found
+
+    @property
+    def entries(self) -> Mapping[str, EmittedEntry]:
+        return _Entries(self)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return self._count
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.entries)
+        for slots in list(self.by_root.values()):
+            yield from (slots if isinstance(slots, set) else (slots,))
 
     def owned(self, root: Root | str) -> set[str]:
         rk = root if isinstance(root, str) else root.key
@@ -128,26 +160,33 @@ class EmittedTable:
 
     def _put(self, e: EmittedEntry) -> None:
         key = e.key
-        old = self.entries.get(key)
-        if old is not None and old.root != e.root:
-            self._drop_owner(old.root, key)
-        self.entries[key] = e
+        old = self.get(key)
+        if old is None:
+            self._count += 1
+        elif old.root != e.root:
+            self.by_root.discard(old.root, key)
+        self._held[key] = e
         self.by_root.add(e.root, key)
 
-    def _drop_owner(self, root_key: str, key: str) -> None:
-        self.by_root.discard(root_key, key)
+    def _drop(self, key: str) -> None:
+        old = self.get(key)
+        if old is None:
+            return
+        self.by_root.discard(old.root, key)
+        self._count -= 1
+        if self._stored is None:
+            del self._held[key]
+        else:
+            self._held[key] = None
 
     def record(self, commands: Iterable[CasaviCommand], root: Root | str) -> None:
         """Update the table after ``commands`` of ``root`` were emitted."""
         rk = root if isinstance(root, str) else root.key
         for cmd in commands:
-            key = f"{cmd.entity}:{cmd.reference_id}"
             if cmd.op == "UPSERT":
                 self._put(EmittedEntry.of(cmd, rk))
             else:
-                old = self.entries.pop(key, None)
-                if old is not None:
-                    self._drop_owner(old.root, key)
+                self._drop(f"{cmd.entity}:{cmd.reference_id}")
 
     def put(self, entry: EmittedEntry) -> None:
         """Store one entry as it is (e.g. a slot casavi did not apply, kept with a marker hash)."""
@@ -155,6 +194,29 @@ class EmittedTable:
 
     def hashes(self) -> dict[str, str]:
         return {k: e.content_hash for k, e in self.entries.items()}
+
+
+class _Entries(Mapping[str, EmittedEntry]):
+    """The entries of an ``EmittedTable`` as a read-only mapping (what ``diff`` reads)."""
+
+    def __init__(self, table: EmittedTable) -> None:
+        self._table = table
+
+    def get(self, key: str, default: EmittedEntry | None = None) -> EmittedEntry | None:  # type: ignore[override]
+        found = self._table.get(key)
+        return default if found is None else found
+
+    def __getitem__(self, key: str) -> EmittedEntry:
+        found = self._table.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
 
 
 def plan(

@@ -43,6 +43,7 @@ from streams.sink.policy import Backoff
 from streams.stack.paths import StackPaths
 from streams.settings import BridgeSettings
 from streams.worker.control import PASS_RECORD
+from streams.projection.model import EmittedEntry
 from streams.worker.processor import Processor
 from streams.worker.step import BatchOutcome, BatchStep, Record
 from streams.worker.rowcodec import dumps_entry, loads_entry
@@ -147,9 +148,14 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         entry = rows.get(key)
         return None if entry is None else loads_entry(entry)[1]
 
+    def stored_emitted(slot: str) -> EmittedEntry | None:
+        """What was last emitted for a casavi slot, as the emitted table holds it."""
+        entry = emitted.get(slot)
+        return None if entry is None else EmittedEntry.from_dict(json.loads(entry))
+
     processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk,
                           max_pending=settings.worker.max_deferred_roots, max_defer_s=settings.worker.max_defer_s,
-                          stored_position=stored_position)
+                          stored_position=stored_position, stored_emitted=stored_emitted)
     step = BatchStep(processor, Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder),
                      table_of_topic, control_topic=kafka.ticks_topic, receipts_topic=kafka.receipts_topic,
                      max_command_bytes=kafka.max_command_bytes, schema_id=command_schema_id(kafka))

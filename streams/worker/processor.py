@@ -104,7 +104,8 @@ class PassChunk:
 class Processor:
     def __init__(self, config: SyncSettings, system: str = "test", pass_chunk: int = PASS_CHUNK,
                  max_pending: int = 1_000_000, max_defer_s: float = 10.0,
-                 stored_position: Callable[[str], Position | None] | None = None) -> None:
+                 stored_position: Callable[[str], Position | None] | None = None,
+                 stored_emitted: Callable[[str], EmittedEntry | None] | None = None) -> None:
         self.config = config
         self.system = system  # the casavi system the emitted table is about (R22)
         self.fingerprint = config_fingerprint(config)
@@ -126,7 +127,7 @@ class Processor:
         # transaction -> (changes seen so far, when last seen)
         self._tx_changes: dict[str, tuple[int, float]] = {}
         self.state = ErpState()
-        self.emitted = EmittedTable()
+        self.emitted = EmittedTable(stored=stored_emitted)
         # slots casavi did not apply -> their root key; and, for those that wait for another
         # entity (a contract for its contact), needed slot -> waiting slots
         self.failed: dict[str, str] = {}
@@ -139,7 +140,6 @@ class Processor:
         # carried out); without, all of them (about 200 bytes a row at a million rows).
         self._stored_position = stored_position
         self.positions: dict[str, PositionOrder] = {}
-        self._loaded_emitted: list[EmittedEntry] = []
         # slots casavi cannot take (R16: content over its limit) -> what was rejected: each
         # rejection is a dead letter once, not at every projection of its root
         self.rejected: dict[str, str] = {}
@@ -174,16 +174,16 @@ class Processor:
 
     def load_emitted(self, entry: dict[str, Any]) -> None:
         """One entry of the persisted last-emitted table (its key is derived from it)."""
-        self._loaded_emitted.append(EmittedEntry.from_dict(entry))
+        loaded = EmittedEntry.from_dict(entry)
+        self.emitted.load(loaded)
+        if loaded.content_hash.startswith(FAILED):
+            self.failed[loaded.key] = loaded.root
 
     def finish_loading(self) -> None:
         """After the tables are loaded: a worker that does not know what its projection was
         made with (first start on existing data) projects every root once, in chunks; one
         started with other sync settings projects the roots the change reaches. The start
         tick then sends what fell due while it was stopped."""
-        self.emitted = EmittedTable(self._loaded_emitted)
-        self._loaded_emitted = []
-        self.failed = {k: e.root for k, e in self.emitted.entries.items() if e.content_hash.startswith(FAILED)}
         if self._stored_fingerprint == self.fingerprint and self.day is not None:
             return
         if len(self.state) or len(self.emitted):
@@ -238,6 +238,7 @@ class Processor:
         result.bulk = self._bulk(changes, now, behind)
         if self._stored_position is not None:
             self.positions.clear()  # the earlier batches' writes are in the state table
+        self.emitted.new_batch()
         for change in changes:
             key = row_key(change.table, change.key)
             position = change.position.sort_key if change.position.known else None

@@ -7,6 +7,7 @@ import random
 from datetime import date, timedelta
 
 from streams.commands.model import CasaviCommand
+from streams.projection.model import EmittedEntry
 from streams.projection.project import project_all
 from streams.cdc.model import RowChange, SourcePosition
 from streams.projection.roots import UnitRoot
@@ -145,6 +146,48 @@ def test_r21_a_worker_reading_positions_from_its_state_table_skips_every_replay(
     new = change("unit", {**unit, "name": "neu"}, op="u", before=unit)
     step = proc.fold([new, new])
     assert step.replayed == 1 and len(step.row_writes) == 1
+
+
+def test_r21_a_worker_reading_emitted_entries_from_its_table_sends_what_one_holding_them_sends() -> None:
+    # the worker keeps the last-emitted entries in its table and reads them by slot; in memory
+    # only the root -> slots index and the current batch's entries. Same history, same batches:
+    # the same commands as a processor holding every entry, and a restart on the tables sends
+    # nothing again
+    history, _ = _history(23)
+    rows: dict[str, bytes] = {}
+    table: dict[str, dict] = {}
+
+    def stored(proc_rows: dict[str, bytes], proc_table: dict[str, dict]) -> Processor:
+        return Processor(_config(), stored_position=lambda k: loads_entry(proc_rows[k])[1] if k in proc_rows else None,
+                         stored_emitted=lambda slot: EmittedEntry.from_dict(proc_table[slot]) if slot in proc_table
+                         else None)
+
+    held_all, held_stored = Processor(_config()), stored(rows, table)
+    for i in range(0, len(history), 25):
+        batch = history[i:i + 25]
+        expected = held_all.project(held_all.fold(batch).roots)
+        step = held_stored.fold(batch)
+        got = held_stored.project(step.roots)
+        assert [(c.op, c.slot, c.content_hash) for c in got] == [(c.op, c.slot, c.content_hash) for c in expected]
+        for key, row, position in step.row_writes:  # carried out: the tables now hold the batch
+            rows[key] = dumps_entry(row, position)
+        for slot, entry in held_stored.emitted_writes(got):
+            if entry is None:
+                table.pop(slot, None)
+            else:
+                table[slot] = entry
+        assert len(held_stored.emitted) == len(held_all.emitted) == len(table)
+    assert len(held_stored.emitted._held) <= 3 * 25  # a batch's entries, not the table
+    restarted = stored(rows, table)
+    for key, value in rows.items():
+        restarted.load_row(key, *loads_entry(value))
+    for entry in table.values():
+        restarted.load_emitted(entry)
+    restarted.day, restarted._stored_fingerprint = TODAY, restarted.fingerprint  # as its meta table tells
+    restarted.finish_loading()
+    assert restarted.project(restarted.known_roots()) == []
+    step = restarted.fold(history)
+    assert step.replayed == len(history) and restarted.project(step.roots) == []
 
 
 def _history(seed: int) -> tuple[list, list]:
