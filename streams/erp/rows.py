@@ -510,6 +510,11 @@ def parse_row(table: str, data: Mapping[str, Any]) -> ErpRow:
         raise RowSchemaError(table, _safe_key(table, data), problems) from None
 
 
+def row_columns(table: str) -> tuple[str, ...]:
+    """The column names a row of ``table`` holds, in the model's order."""
+    return _COLUMNS[table]
+
+
 def row_dict(row: ErpRow) -> dict[str, Any]:
     """The row as a plain column dict (Python values), e.g. for a persisted state table."""
     return {c: getattr(row, c) for c in _COLUMNS[row.table]}

@@ -61,6 +61,7 @@ from streams.erp.rows import (
     row_dict,
 )
 from streams.projection.multimap import MultiMap
+from streams.projection.shared import SharedValues
 from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot, UnitRoot
 
 K = TypeVar("K")
@@ -125,6 +126,7 @@ class ErpState:
 
     def __init__(self) -> None:
         self._tables: dict[str, dict[Key, ErpRow]] = {t: {} for t in ROW_MODELS}
+        self._shared = SharedValues()  # one object per repeated column value
         # typed views of the same dicts
         self.mandants = cast(dict[Key, MandantRow], self._tables["mandant"])
         self.properties = cast(dict[Key, PropertyRow], self._tables["property"])
@@ -263,7 +265,7 @@ class ErpState:
             return self._remove(table, t, key)
         if change.after is None:
             raise ValueError(f"change of erp.{table} with op {change.op!r} has no row after it")
-        row = parse_row(table, change.after)
+        row = self._shared.share(parse_row(table, change.after))
         roots: set[Root] = set()
         if change.op == "u" and change.before is not None:
             old_key = self._key_from(table, change.before)
@@ -276,7 +278,7 @@ class ErpState:
         """Store one row while rebuilding from a persisted table: what it affects is not
         computed (``apply`` does that for a change)."""
         t = self._table(table)
-        parsed = row if isinstance(row, ErpRow) else parse_row(table, row)
+        parsed = row if isinstance(row, ErpRow) else self._shared.share(parse_row(table, row))
         if parsed.table != table:
             raise ValueError(f"a row of erp.{parsed.table} cannot be stored in erp.{table}")
         old = t.get(parsed.key)
