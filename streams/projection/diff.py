@@ -14,8 +14,8 @@ then properties and contacts). A contract that stops naming a contact is thus up
 before that contact is deleted, and a contact exists before a contract names it.
 
 ``EmittedTable`` is the last-emitted table with the per-root index the diff needs (in
-memory, or over the worker's persisted table), and ``plan`` runs project + diff + order for a set of roots — the worker's step
-for one change (or one timer tick).
+memory, or over the worker's persisted table), and ``plan`` runs project + diff + order
+for a set of roots — the worker's step for one change (or one timer tick).
 """
 
 from __future__ import annotations

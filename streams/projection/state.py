@@ -26,7 +26,7 @@ For a restart, the worker rebuilds the state from its persisted rows with
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from streams.cdc.model import RowChange
 from streams.erp.rows import (
@@ -63,9 +63,6 @@ from streams.erp.rows import (
 from streams.projection.multimap import MultiMap
 from streams.projection.shared import SharedValues
 from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot, UnitRoot
-
-K = TypeVar("K")
-_EMPTY: frozenset[int] = frozenset()
 
 
 class _Index(MultiMap[int]):

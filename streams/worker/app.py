@@ -11,7 +11,7 @@ Delivery order per batch (at-least-once, exactly-once effect):
 3. only then the ``emitted`` table records their content hashes (and the meta table a
    finished pass),
 4. the batch's offsets are acknowledged when the batch is done.
-A crash between 1 and 2 re-sends commands on restart (casavi upserts are idempotent);
+A crash between 2 and 3 re-sends commands on restart (casavi upserts are idempotent);
 a crash can never mark a command as emitted that did not reach the outbound topic.
 
 Every ``QUALITY_INTERVAL_S`` after commands went out, the worker rewrites the data-quality
@@ -143,6 +143,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     on_topic = end_offsets(kafka, kafka.commands_topic, client_id=f"{kafka.worker_app_id}-status")
     if on_topic is not None:
         status.topic_records(on_topic)
+
     def stored_position(key: str) -> tuple[str, str, int] | None:
         """The source position of a row's last change, as the state table holds it."""
         entry = rows.get(key)
