@@ -170,13 +170,18 @@ class Bench:
             "BRIDGE_KAFKA__COMMANDS_TOPIC": f"casavi.commands.{app_id}",
             "BRIDGE_KAFKA__DLQ_TOPIC": f"casavi.dlq.{app_id}",
             "BRIDGE_KAFKA__TICKS_TOPIC": f"bridge.ticks.{app_id}",
+            # receipts and content of this run only: a new worker reads the receipts topic from
+            # its beginning, and earlier runs would leave it hundreds of thousands of receipts
+            "BRIDGE_KAFKA__RECEIPTS_TOPIC": f"casavi.receipts.{app_id}",
+            "BRIDGE_KAFKA__CONTENT_TOPIC": f"casavi.content.{app_id}",
             "BRIDGE_KAFKA__STORE": "rocksdb://",
             "BRIDGE_CASAVI__SYSTEM": "test",
             "BRIDGE_CASAVI__REQUESTS_PER_MINUTE": str(self.config.requests_per_minute),
             "BRIDGE_LOG_LEVEL": "WARNING",
         })
         self.topics += [env["BRIDGE_KAFKA__COMMANDS_TOPIC"], env["BRIDGE_KAFKA__DLQ_TOPIC"],
-                        env["BRIDGE_KAFKA__TICKS_TOPIC"]]
+                        env["BRIDGE_KAFKA__TICKS_TOPIC"], env["BRIDGE_KAFKA__RECEIPTS_TOPIC"],
+                        env["BRIDGE_KAFKA__CONTENT_TOPIC"]]
         return env
 
     def connect(self) -> psycopg.Connection[Any]:
