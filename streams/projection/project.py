@@ -81,6 +81,21 @@ def all_roots(state: ErpState) -> set[Root]:
     return roots
 
 
+def root_exists(state: ErpState, root: Root) -> bool:
+    """Whether the row a root is named after is in the state (``all_roots`` holds it)."""
+    if isinstance(root, PropertyRoot):
+        return (root.property_id,) in state.properties
+    if isinstance(root, UnitRoot):
+        return (root.unit_id,) in state.units
+    if isinstance(root, PersonRoot):
+        return (root.person_id,) in state.persons
+    if isinstance(root, StaffRoot):
+        return (root.user_id,) in state.staff_users
+    if isinstance(root, DocumentRoot):
+        return (root.document_id,) in state.documents
+    return (root.ticket_id,) in state.tickets
+
+
 def with_dependants(state: ErpState, roots: Iterable[Root]) -> set[Root]:
     """``roots`` and the roots that read whether their entities are synced (documents of a
     property, unit, contract or person: ``ErpState.dependants``)."""

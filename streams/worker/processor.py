@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -41,10 +41,11 @@ from streams.erp.schema import TABLES
 from streams.projection.diff import EmittedTable, plan
 from streams.projection.due import DUE_TABLES, DueIndex, roots_of_due_row
 from streams.projection.model import EmittedEntry
-from streams.projection.project import all_roots, effective_today
+from streams.projection.project import all_roots, effective_today, root_exists
 from streams.projection.quality import QualityReport, quality_cases
 from streams.projection.reconfigure import roots_affected_by_config
-from streams.projection.roots import Root, parse_root_key, root_sort_key
+from streams.projection.roots import (DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot, UnitRoot,
+                                     parse_root_key, root_sort_key)
 from streams.projection.rules import ProjectionConfig, Rejection
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings, WorkerSettings
@@ -95,6 +96,16 @@ def config_fingerprint(config: SyncSettings) -> str:
 
 
 @dataclass
+class _Pass:
+    """A pass over every root in progress: the roots still to come, whether they are sent
+    whatever casavi holds, and about how many are left."""
+
+    roots: Iterator[Root]
+    force: bool
+    left: int
+
+
+@dataclass
 class PassChunk:
     roots: set[Root] = field(default_factory=set)
     forced: set[Root] = field(default_factory=set)  # sent again even where casavi holds them
@@ -114,6 +125,7 @@ class Processor:
         self.pass_chunk = pass_chunk
         self._queue: deque[tuple[Root, bool]] = deque()
         self._queued: set[tuple[Root, bool]] = set()
+        self._passes: deque[_Pass] = deque()  # passes over every root, taken chunk by chunk
         self._done_when_drained: dict[str, str] = {}
         self._stored_fingerprint: str | None = None
         self._stored_settings: str | None = None  # SyncSettings.fingerprint() of the last finished projection
@@ -432,8 +444,30 @@ class Processor:
                 self._queue.append(item)
 
     def queue_all(self, *, force: bool = False) -> None:
-        """A pass over every root (``force``: a full sync of the casavi system)."""
-        self._enqueue(sorted(self.known_roots(), key=lambda r: r.key), force)
+        """A pass over every root (``force``: a full sync of the casavi system). Its roots are
+        taken a chunk at a time from the state as it is then (``_every_root``): asking for a
+        pass costs nothing, also at a million rows, where listing and sorting every root at
+        once held live changes back for seconds."""
+        st = self.state
+        rows = (len(st.properties) + len(st.staff_users) + len(st.persons) + len(st.units) + len(st.documents)
+                + len(st.tickets))
+        self._passes.append(_Pass(self._every_root(), force, rows))
+
+    def _every_root(self) -> Iterator[Root]:
+        """Every root, table by table in root order, then the roots whose rows are gone but
+        whose slots casavi holds. A table's keys are listed when its turn comes."""
+        st = self.state
+        tables: tuple[tuple[Callable[[int], Root], dict[Any, Any]], ...] = (
+            (PropertyRoot, st.properties), (StaffRoot, st.staff_users), (PersonRoot, st.persons),
+            (UnitRoot, st.units), (DocumentRoot, st.documents), (TicketRoot, st.tickets))
+        for make, rows in tables:
+            for key in list(rows):
+                if key in rows:
+                    yield make(key[0])
+        for root_key in list(self.emitted.by_root):
+            root = parse_root_key(root_key)
+            if not root_exists(st, root):
+                yield root
 
     def tick(self, today: date | None = None) -> int:
         """The day's time-driven rules: queue the roots of rows due since the last day and of
@@ -461,19 +495,29 @@ class Processor:
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        """Roots still to project in passes (a pass over every root counts what it will take)."""
+        return len(self._queue) + sum(p.left for p in self._passes)
 
     def next_chunk(self) -> PassChunk:
-        """The next ``pass_chunk`` queued roots; with the meta writes that record a pass as
-        finished when this chunk ends it."""
+        """The next ``pass_chunk`` queued roots (roots queued by name first, then the passes
+        over every root); with the meta writes that record a pass as finished when this chunk
+        ends it."""
         chunk = PassChunk()
         while self._queue and len(chunk.roots) + len(chunk.forced) < self.pass_chunk:
             item = self._queue.popleft()
             self._queued.discard(item)
             (chunk.forced if item[1] else chunk.roots).add(item[0])
+        while self._passes and len(chunk.roots) + len(chunk.forced) < self.pass_chunk:
+            current = self._passes[0]
+            root = next(current.roots, None)
+            if root is None:
+                self._passes.popleft()
+                continue
+            current.left = max(current.left - 1, 1)
+            (chunk.forced if current.force else chunk.roots).add(root)
         if self._pass_started and (chunk.roots or chunk.forced):  # a settings pass begins: mark it
             chunk.meta_writes, self._pass_started = self._pass_started, []
-        if not self._queue and self._done_when_drained:
+        if not self._queue and not self._passes and self._done_when_drained:
             chunk.meta_writes = chunk.meta_writes + sorted(self._done_when_drained.items())
             self._done_when_drained = {}
             for key, value in chunk.meta_writes:

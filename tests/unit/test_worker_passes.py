@@ -235,6 +235,13 @@ def test_a_failed_batch_goes_to_the_dlq_by_position_and_queues_every_root() -> N
     letters = step_of(proc).failed(records)
     assert [(x.stage, x.topic, x.offset) for x in letters] == [("fold", "erp.erp.unit", 41), ("fold", "ticks", 9)]
     assert proc.queued == len(proc.known_roots())
+    proc.pass_chunk = 3
+    taken: set[object] = set()
+    while proc.queued:  # taken chunk by chunk: every root once
+        chunk = proc.next_chunk()
+        assert len(chunk.roots) <= 3 and not taken & chunk.roots
+        taken |= chunk.roots
+    assert taken == proc.known_roots()
 
 
 def test_a_reproject_record_checks_every_root_and_sends_only_what_differs() -> None:
@@ -248,3 +255,16 @@ def test_a_reproject_record_checks_every_root_and_sends_only_what_differs() -> N
         out = step.run([Record("ticks", 0, 1, b"pass", b'{"kind": "pass"}')])
         sent |= {c.slot for c, _ in out.commands}
     assert sent == {TENANT}  # the one root whose projection differs from what casavi holds
+
+
+def test_a_pass_over_every_root_reaches_a_root_whose_row_is_gone_and_deletes_its_slots() -> None:
+    # the unit's row left the state without a change the worker saw (a state rebuilt from a
+    # table that lost it): casavi still holds the unit; the pass must project its root
+    proc = ended_company(date(2027, 9, 30))
+    assert any(s.startswith("unit:") for s in proc.emitted.owned("U:1000"))
+    del proc.state.units[(1000,)]
+    proc.queue_all()
+    sent: list[CasaviCommand] = []
+    while proc.queued:
+        sent += proc.project(proc.next_chunk().roots)
+    assert any(op == "DELETE" and slot.startswith("unit:") for op, slot in slots(sent))
