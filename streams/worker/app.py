@@ -46,7 +46,7 @@ from streams.worker.control import PASS_RECORD
 from streams.projection.model import EmittedEntry
 from streams.worker.processor import Processor
 from streams.worker.step import BatchOutcome, BatchStep, Record
-from streams.worker.rowcodec import dumps_entry, loads_entry
+from streams.worker.rowcodec import dumps_entry, loads_entry, loads_position
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
 from streams.worker.tablewrites import TableWrites
@@ -147,7 +147,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     def stored_position(key: str) -> tuple[str, str, int] | None:
         """The source position of a row's last change, as the state table holds it."""
         entry = rows.get(key)
-        return None if entry is None else loads_entry(entry)[1]
+        return None if entry is None else loads_position(entry)
 
     def stored_emitted(slot: str) -> EmittedEntry | None:
         """What was last emitted for a casavi slot, as the emitted table holds it."""

@@ -200,8 +200,10 @@ class Processor:
             return
         if len(self.state) or len(self.emitted):
             known = self.day is not None and not self._settings_pass_cut_short and self._stored_settings is not None
-            roots = self.reconfigured(self._stored_settings) if known else self.known_roots()
-            self._enqueue(sorted(roots, key=lambda r: r.key), False)
+            if known:
+                self._enqueue(sorted(self.reconfigured(self._stored_settings), key=lambda r: r.key), False)
+            else:  # every root, taken from the state chunk by chunk (not listed at start)
+                self.queue_all()
             self._pass_started = [(SETTINGS_PASS, "1")]
         self._when_drained(self.today(), config=True)
 

@@ -75,8 +75,16 @@ def dumps_entry(row: Row | None, position: Position | None) -> bytes:
 
 def loads_entry(data: bytes) -> tuple[Row | None, Position | None]:
     entry = json.loads(data, object_hook=_untag)
-    pos = entry.get("pos")
-    return entry.get("row"), None if pos is None else (str(pos[0]), str(pos[1]), int(pos[2]))
+    return entry.get("row"), _position(entry.get("pos"))
+
+
+def loads_position(data: bytes) -> Position | None:
+    """Only the source position of a state-table entry (the row's values are not untagged)."""
+    return _position(json.loads(data).get("pos"))
+
+
+def _position(pos: Any) -> Position | None:
+    return None if pos is None else (str(pos[0]), str(pos[1]), int(pos[2]))
 
 
 def row_key(table: str, key: tuple[Any, ...]) -> str:
