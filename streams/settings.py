@@ -224,6 +224,10 @@ class WorkerSettings(BaseModel):
     pass_chunk: int = Field(
         default=1000, gt=0, description="roots of a pass (tick, full sync, changed settings) or of deferred roots "
                                         "(a bulk load) projected per batch, between live changes: about 0.5 s each")
+    pass_budget_ms: float = Field(
+        default=300.0, gt=0, description="milliseconds a chunk of a pass (tick, full sync, changed settings) may take: "
+                                         "where roots take longer to project (many rows each), a chunk holds fewer "
+                                         "than pass_chunk roots, sized from the time the roots before took")
     tick_interval_s: float = Field(default=3600.0, gt=0, description="how often the time-driven rules are checked")
     backlog_events: int = Field(
         default=5000, ge=0, description="records waiting behind a batch from which the worker is behind (a bulk "

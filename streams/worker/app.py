@@ -155,6 +155,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         return None if entry is None else EmittedEntry.from_dict(json.loads(entry))
 
     processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk,
+                          pass_budget_s=settings.worker.pass_budget_ms / 1000,
                           max_pending=settings.worker.max_deferred_roots, max_defer_s=settings.worker.max_defer_s,
                           stored_position=stored_position, stored_emitted=stored_emitted)
     step = BatchStep(processor, Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder),

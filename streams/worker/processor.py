@@ -11,7 +11,8 @@ once the worker has caught up, or when ``max_pending`` roots wait or the oldest 
 contracts, instead of once per batch.
 
 Passes over many roots (the daily tick, a full sync, a changed configuration) are queued
-and projected in chunks of ``pass_chunk`` roots per batch, between live changes. The tick
+and projected in chunks between live changes: at most ``pass_chunk`` roots, and no more than
+the roots before took to project suggest fit in ``pass_budget_s`` (``ChunkPace``). The tick
 takes only the roots due that day from the ``DueIndex``. What the worker has finished is
 kept in its meta table: ``day`` (every root due on or before it is projected), ``config``
 (the fingerprint of the sync settings the projection was made with) and ``settings`` (those
@@ -86,6 +87,7 @@ MetaWrite = tuple[str, str]  # key of the worker's meta table, value
 PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projected
 DAY, CONFIG, SETTINGS, SETTINGS_PASS = "day", "config", "settings", "settings_pass"  # keys of the meta table
 PASS_CHUNK: int = WorkerSettings.model_fields["pass_chunk"].default  # roots of a queued pass projected per batch
+PASS_BUDGET_S: float = WorkerSettings.model_fields["pass_budget_ms"].default / 1000  # time a chunk of a pass may take
 BULK_TX_CHANGES = 1000  # changes of one source transaction that make it a bulk load
 BULK_TX_QUIET_S = 2.0  # seconds without a change of a transaction after which it has ended
 
@@ -105,6 +107,36 @@ class _Pass:
     left: int
 
 
+class ChunkPace:
+    """How many roots of a pass fit in a chunk: ``budget_s`` over the seconds a root took to
+    project lately (a moving average over projections of at least ``MIN_SAMPLE`` roots), never
+    more than ``limit``. Before anything was measured a chunk holds ``FIRST`` roots. A root of
+    a million-row company (decades of contracts, documents) takes longer than one of a small
+    test dataset: a fixed count would hold live changes back for seconds there."""
+
+    FIRST = 50
+    MIN_SAMPLE = 10
+    WEIGHT = 0.3  # of the newest measurement
+
+    def __init__(self, limit: int, budget_s: float) -> None:
+        self.limit = limit
+        self.budget_s = budget_s
+        self.s_per_root: float | None = None
+
+    def measured(self, roots: int, seconds: float) -> None:
+        if roots < self.MIN_SAMPLE:
+            return
+        sample = seconds / roots
+        held = self.s_per_root
+        self.s_per_root = sample if held is None else held + self.WEIGHT * (sample - held)
+
+    @property
+    def size(self) -> int:
+        if self.s_per_root is None:
+            return min(self.limit, self.FIRST)
+        return max(1, min(self.limit, int(self.budget_s / max(self.s_per_root, 1e-9))))
+
+
 @dataclass
 class PassChunk:
     roots: set[Root] = field(default_factory=set)
@@ -116,13 +148,15 @@ class Processor:
     def __init__(self, config: SyncSettings, system: str = "test", pass_chunk: int = PASS_CHUNK,
                  max_pending: int = 1_000_000, max_defer_s: float = 10.0,
                  stored_position: Callable[[str], Position | None] | None = None,
-                 stored_emitted: Callable[[str], EmittedEntry | None] | None = None) -> None:
+                 stored_emitted: Callable[[str], EmittedEntry | None] | None = None,
+                 pass_budget_s: float = PASS_BUDGET_S, clock: Callable[[], float] = time.perf_counter) -> None:
         self.config = config
         self.system = system  # the casavi system the emitted table is about (R22)
         self.fingerprint = config_fingerprint(config)
         self.due = DueIndex(ProjectionConfig.of(config))
         self.day: date | None = None  # every root due on or before this day is projected
-        self.pass_chunk = pass_chunk
+        self.pace = ChunkPace(pass_chunk, pass_budget_s)
+        self._clock = clock
         self._queue: deque[tuple[Root, bool]] = deque()
         self._queued: set[tuple[Root, bool]] = set()
         self._passes: deque[_Pass] = deque()  # passes over every root, taken chunk by chunk
@@ -361,8 +395,11 @@ class Processor:
         is deferred (``pending``) is projected when its own turn comes."""
         errors: list[tuple[Root, BaseException]] = []
         rejected: list[Rejection] = []
+        roots = set(roots)
+        started = self._clock()
         commands = plan(self.state, roots, self.config, self.today(), self.emitted, record=True, force=force,
                         errors=errors, rejected=rejected, later=self.pending)
+        self.pace.measured(len(roots), self._clock() - started)
         for r in rejected:
             slot = f"{r.entity}:{r.reference_id}"
             if self.rejected.get(slot) == r.fingerprint:
@@ -438,6 +475,15 @@ class Processor:
 
     # --- passes over many roots -------------------------------------------------------------
 
+    @property
+    def pass_chunk(self) -> int:
+        """Roots projected per batch at most: of a pass, and of deferred roots of a bulk load."""
+        return self.pace.limit
+
+    @pass_chunk.setter
+    def pass_chunk(self, value: int) -> None:
+        self.pace.limit = value
+
     def _enqueue(self, roots: Iterable[Root], force: bool) -> None:
         for root in roots:
             item = (root, force)
@@ -501,15 +547,16 @@ class Processor:
         return len(self._queue) + sum(p.left for p in self._passes)
 
     def next_chunk(self) -> PassChunk:
-        """The next ``pass_chunk`` queued roots (roots queued by name first, then the passes
-        over every root); with the meta writes that record a pass as finished when this chunk
-        ends it."""
+        """The next queued roots, as many as fit the time budget (``pace``; roots queued by name
+        first, then the passes over every root); with the meta writes that record a pass as
+        finished when this chunk ends it."""
         chunk = PassChunk()
-        while self._queue and len(chunk.roots) + len(chunk.forced) < self.pass_chunk:
+        size = self.pace.size
+        while self._queue and len(chunk.roots) + len(chunk.forced) < size:
             item = self._queue.popleft()
             self._queued.discard(item)
             (chunk.forced if item[1] else chunk.roots).add(item[0])
-        while self._passes and len(chunk.roots) + len(chunk.forced) < self.pass_chunk:
+        while self._passes and len(chunk.roots) + len(chunk.forced) < size:
             current = self._passes[0]
             root = next(current.roots, None)
             if root is None:

@@ -185,6 +185,36 @@ def test_a_pass_is_projected_in_chunks_and_recorded_once_it_is_drained() -> None
                          (SETTINGS_PASS, "")]
 
 
+def test_a_chunk_of_a_pass_holds_as_many_roots_as_fit_its_time_budget() -> None:
+    # a root of a large company takes longer to project than one of a small dataset: the
+    # chunk follows what the roots before took, so a pass never holds live changes back for
+    # longer than the budget, whatever the company's size
+    ds = random_dataset(5, properties=6, units_per_property=12, today=date(2026, 10, 1))
+    ticks = iter(range(10_000))
+    proc = Processor(config(date(2026, 10, 1)), pass_chunk=1000, pass_budget_s=0.3,
+                     clock=lambda: float(next(ticks)))  # every projection takes 1 s
+    proc.fold(ds.changes())
+    proc.finish_loading()
+    total = proc.queued
+    assert total > 100
+    sizes, taken = [], set()
+    while proc.queued:
+        chunk = proc.next_chunk()
+        assert not taken & chunk.roots
+        taken |= chunk.roots
+        sizes.append(len(chunk.roots))
+        proc.project(chunk.roots)
+    # nothing measured yet: a first chunk of 50; 1 s for 50 roots is 20 ms a root, 15 fit in
+    # 0.3 s; then 1 s for 15 roots (67 ms a root) moves the average to 34 ms: 8 fit
+    assert sizes[:3] == [50, 15, 8]
+    assert sum(sizes) == total and min(sizes[:-1]) >= 1
+    fast = Processor(config(date(2026, 10, 1)), pass_chunk=40, pass_budget_s=0.3)
+    fast.pace.measured(100, 0.001)  # far below the budget: the configured count bounds the chunk
+    assert fast.pace.size == 40
+    fast.pace.measured(5, 100.0)  # too few roots to tell
+    assert fast.pace.size == 40
+
+
 def test_changed_sync_settings_queue_every_root_once_and_the_same_settings_none() -> None:
     ds = random_dataset(4, properties=3, units_per_property=3, today=date(2026, 10, 1))
     first = Processor(config(date(2026, 10, 1)))
