@@ -31,7 +31,7 @@ and no error message ever contains a row value: only topic, partition, offset, t
 and column names, mapping entries and type names.
 
 Speed: the per-column converters of a table are computed once per distinct field
-schema signature and cached; the hot path is one ``json.loads`` plus one converter
+schema signature and cached; the hot path is one JSON parse (``streams.fastjson``) plus one converter
 call per non-null column.
 """
 
@@ -45,6 +45,7 @@ from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel
 
+from streams import fastjson
 from streams.cdc.model import UNAVAILABLE, KafkaPosition, MalformedEvent, Row, RowChange, SourcePosition, Tombstone
 from streams.cdc.topics import parse_cdc_topic
 from streams.cdc.values import PADDED_SOURCE_TYPES, BadValue, Converter, converter, kind_converter, to_str
@@ -110,7 +111,7 @@ def _kafka(topic: str, partition: int, offset: int) -> KafkaPosition:
 
 def _loads(raw: bytes, what: str) -> Any:
     try:
-        return json.loads(raw)
+        return fastjson.loads(raw)
     except UnicodeDecodeError:
         _bad(f"{what} is not UTF-8 text")
     except json.JSONDecodeError as exc:  # exc.msg/pos describe the syntax, not the content
@@ -148,7 +149,7 @@ def _split_envelope(value: bytes) -> tuple[bytes, Any] | None:
             _known_schemas.clear()
         _known_schemas[schema_raw] = schema
     try:
-        payload = json.loads(value[i + len(_PAYLOAD_SEP):-1])
+        payload = fastjson.loads(value[i + len(_PAYLOAD_SEP):-1])
     except ValueError:
         return None
     return schema_raw, payload

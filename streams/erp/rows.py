@@ -520,17 +520,24 @@ def row_dict(row: ErpRow) -> dict[str, Any]:
     return {c: getattr(row, c) for c in _COLUMNS[row.table]}
 
 
+# table -> its primary-key columns, each with whether it is an int column
+_KEY_KINDS: dict[str, tuple[tuple[str, bool], ...]] = {
+    name: tuple((c, {col.name: col.kind for col in t.columns}[c] == "int") for c in t.primary_key)
+    for name, t in TABLES.items()}
+
+
 def normalize_key(table: str, key: Key) -> Key:
     """A key as the row models store it: int key columns as ``int``."""
-    t = TABLES.get(table)
-    if t is None:
+    kinds = _KEY_KINDS.get(table)
+    if kinds is None:
         raise UnknownTable(table)
-    if len(key) != len(t.primary_key):
-        raise RowSchemaError(table, None, [(",".join(t.primary_key), "key_length")])
-    kinds = {c.name: c.kind for c in t.columns}
+    if len(key) != len(kinds):
+        raise RowSchemaError(table, None, [(",".join(c for c, _ in kinds), "key_length")])
+    if all(type(v) is int or not is_int for v, (_, is_int) in zip(key, kinds)):
+        return key if type(key) is tuple else tuple(key)
     out: list[Any] = []
-    for col, v in zip(t.primary_key, key, strict=True):
-        if kinds[col] == "int" and not isinstance(v, int):
+    for (col, is_int), v in zip(kinds, key, strict=True):
+        if is_int and not isinstance(v, int):
             try:
                 v = int(v)
             except (TypeError, ValueError):

@@ -26,31 +26,30 @@ SHAREABLE: frozenset[type] = frozenset({str, int, Decimal, date})
 
 
 class _Column:
-    __slots__ = ("values", "seen", "repeats", "on")
+    __slots__ = ("name", "values", "seen", "repeats")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.values: dict[Any, Any] = {}
         self.seen = 0
         self.repeats = 0
-        self.on = True
 
 
 class SharedValues:
     def __init__(self) -> None:
-        self._columns: dict[tuple[str, str], _Column] = {}
+        self._columns: dict[str, list[_Column]] = {}  # table -> the columns still shared
 
     def share(self, row: ErpRow) -> ErpRow:
         """``row`` with its values replaced by the equal ones held already (in place: the row
         was just parsed and is not referenced elsewhere yet)."""
         table = row.table
-        for name in row_columns(table):
-            value = getattr(row, name)
+        columns = self._columns.get(table)
+        if columns is None:
+            columns = self._columns[table] = [_Column(name) for name in row_columns(table)]
+        dropped: list[_Column] = []
+        for col in columns:
+            value = getattr(row, col.name)
             if type(value) not in SHAREABLE:
-                continue
-            col = self._columns.get((table, name))
-            if col is None:
-                col = self._columns[(table, name)] = _Column()
-            if not col.on:
                 continue
             held = col.values.get(value)
             if col.seen < PROBE:
@@ -58,16 +57,19 @@ class SharedValues:
                 if held is not None:
                     col.repeats += 1
                 elif col.seen == PROBE and col.repeats < MIN_REPEAT * PROBE:
-                    col.on, col.values = False, {}
+                    col.values = {}  # mostly distinct: no longer looked at
+                    dropped.append(col)
                     continue
             if held is None:
                 if len(col.values) < MAX_VALUES:
                     col.values[value] = value
             elif held is not value and type(held) is type(value) and (
                     type(value) is not Decimal or held.as_tuple() == value.as_tuple()):  # 75.5 is not 75.50
-                object.__setattr__(row, name, held)
+                object.__setattr__(row, col.name, held)
+        if dropped:
+            self._columns[table] = [c for c in columns if c not in dropped]
         return row
 
     def stats(self) -> dict[str, int]:
         """Distinct values held per shared column (``table.column``)."""
-        return {f"{t}.{c}": len(col.values) for (t, c), col in self._columns.items() if col.on}
+        return {f"{t}.{col.name}": len(col.values) for t, columns in self._columns.items() for col in columns if col.seen}

@@ -271,9 +271,9 @@ class ErpState:
         roots |= self._put(table, t, row)
         return roots
 
-    def set_row(self, table: str, row: Mapping[str, Any] | ErpRow) -> None:
+    def set_row(self, table: str, row: Mapping[str, Any] | ErpRow) -> ErpRow:
         """Store one row while rebuilding from a persisted table: what it affects is not
-        computed (``apply`` does that for a change)."""
+        computed (``apply`` does that for a change). Returns the row as stored."""
         t = self._table(table)
         parsed = row if isinstance(row, ErpRow) else self._shared.share(parse_row(table, row))
         if parsed.table != table:
@@ -283,6 +283,7 @@ class ErpState:
             self._unindex(old)
         t[parsed.key] = parsed
         self._index(parsed)
+        return parsed
 
     def remove_row(self, table: str, key: Key) -> set[Root]:
         t = self._table(table)

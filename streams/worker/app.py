@@ -36,6 +36,7 @@ from typing import Any, Literal
 import faust
 from faust.streams import _current_event  # table writes inside a take_events batch need it
 
+from streams import fastjson
 from streams.cdc.decode import Decoder
 from streams.commands.model import DeadLetter
 from streams.commands.wire import command_schema_id
@@ -152,7 +153,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     def stored_emitted(slot: str) -> EmittedEntry | None:
         """What was last emitted for a casavi slot, as the emitted table holds it."""
         entry = emitted.get(slot)
-        return None if entry is None else EmittedEntry.from_dict(json.loads(entry))
+        return None if entry is None else EmittedEntry.from_dict(fastjson.loads(entry))
 
     processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk,
                           pass_budget_s=settings.worker.pass_budget_ms / 1000,
@@ -172,7 +173,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         for key, value in rows.items():
             processor.load_row(_text(key), *loads_entry(value))
         for value in emitted.values():
-            processor.load_emitted(json.loads(value))
+            processor.load_emitted(fastjson.loads(value))
         for key in pending.keys():
             processor.load_pending(_text(key))
         processor.finish_loading()
@@ -258,7 +259,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             if entry is None:
                 writes.delete(emitted, slot)
             else:
-                writes.set(emitted, slot, json.dumps(entry).encode())
+                writes.set(emitted, slot, fastjson.dumps(entry))
 
     async def carry_out(outcome: BatchOutcome) -> None:
         """The outcome of one batch, in the order of ``streams.worker.step``."""

@@ -212,9 +212,9 @@ class Processor:
         """One entry of the persisted state table (``row`` None: deleted, position kept)."""
         if row is not None:
             table = table_of_row_key(key)
-            self.state.set_row(table, row)
+            stored = self.state.set_row(table, row)
             if table in DUE_TABLES:  # without a day, the start projects every root with today's rules
-                self._index_due(table, row, after=self.day or self.today())
+                self.due.add(stored, self.day or self.today())
         if position is not None and self._stored_position is None:
             self.positions[key] = position_order(position)
 

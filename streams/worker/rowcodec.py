@@ -13,6 +13,7 @@ from decimal import Decimal
 from collections.abc import Callable
 from typing import Any
 
+from streams import fastjson
 from streams.cdc.model import Row
 
 
@@ -69,18 +70,25 @@ def position_order(position: Position) -> PositionOrder:
 def dumps_entry(row: Row | None, position: Position | None) -> bytes:
     """A state-table entry: the row (``null`` once deleted) and the source position of the
     change that wrote it, so that a replayed older change can be recognised and skipped."""
-    return json.dumps({"pos": position, "row": None if row is None else {k: _tag(v) for k, v in row.items()}},
-                      separators=(",", ":")).encode()
+    return fastjson.dumps({"pos": position, "row": None if row is None else {k: _tag(v) for k, v in row.items()}})
 
 
 def loads_entry(data: bytes) -> tuple[Row | None, Position | None]:
-    entry = json.loads(data, object_hook=_untag)
-    return entry.get("row"), _position(entry.get("pos"))
+    entry = fastjson.loads(data)
+    row = entry.get("row")
+    if row is not None:
+        for name, value in row.items():  # a tagged value is one level down, never deeper
+            if type(value) is dict and len(value) == 1:
+                ((tag, text),) = value.items()
+                conv = _UNTAG.get(tag)
+                if conv is not None:
+                    row[name] = conv(text)
+    return row, _position(entry.get("pos"))
 
 
 def loads_position(data: bytes) -> Position | None:
     """Only the source position of a state-table entry (the row's values are not untagged)."""
-    return _position(json.loads(data).get("pos"))
+    return _position(fastjson.loads(data).get("pos"))
 
 
 def _position(pos: Any) -> Position | None:
