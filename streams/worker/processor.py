@@ -88,6 +88,7 @@ PendingWrite = tuple[str, bool]  # root key, True: now pending / False: projecte
 DAY, CONFIG, SETTINGS, SETTINGS_PASS = "day", "config", "settings", "settings_pass"  # keys of the meta table
 PASS_CHUNK: int = WorkerSettings.model_fields["pass_chunk"].default  # roots of a queued pass projected per batch
 PASS_BUDGET_S: float = WorkerSettings.model_fields["pass_budget_ms"].default / 1000  # time a chunk of a pass may take
+SCAN_PER_ROOT = 20  # keys a chunk of a pass looks at per root it may hold (most keys name a root)
 BULK_TX_CHANGES = 1000  # changes of one source transaction that make it a bulk load
 BULK_TX_QUIET_S = 2.0  # seconds without a change of a transaction after which it has ended
 
@@ -102,7 +103,7 @@ class _Pass:
     """A pass over every root in progress: the roots still to come, whether they are sent
     whatever casavi holds, and about how many are left."""
 
-    roots: Iterator[Root]
+    roots: Iterator[Root | None]  # None: a key looked at that names no root to project
     force: bool
     left: int
 
@@ -501,21 +502,21 @@ class Processor:
                 + len(st.tickets))
         self._passes.append(_Pass(self._every_root(), force, rows))
 
-    def _every_root(self) -> Iterator[Root]:
+    def _every_root(self) -> Iterator[Root | None]:
         """Every root, table by table in root order, then the roots whose rows are gone but
-        whose slots casavi holds. A table's keys are listed when its turn comes."""
+        whose slots casavi holds. A table's keys are listed when its turn comes. Each key
+        looked at that names no root gives None, so that a chunk ends after a bounded scan
+        (``SCAN_PER_ROOT``) also where hundreds of thousands of keys name none."""
         st = self.state
         tables: tuple[tuple[Callable[[int], Root], dict[Any, Any]], ...] = (
             (PropertyRoot, st.properties), (StaffRoot, st.staff_users), (PersonRoot, st.persons),
             (UnitRoot, st.units), (DocumentRoot, st.documents), (TicketRoot, st.tickets))
         for make, rows in tables:
             for key in list(rows):
-                if key in rows:
-                    yield make(key[0])
+                yield make(key[0]) if key in rows else None
         for root_key in list(self.emitted.by_root):
             root = parse_root_key(root_key)
-            if not root_exists(st, root):
-                yield root
+            yield None if root_exists(st, root) else root
 
     def tick(self, today: date | None = None) -> int:
         """The day's time-driven rules: queue the roots of rows due since the last day and of
@@ -556,11 +557,16 @@ class Processor:
             item = self._queue.popleft()
             self._queued.discard(item)
             (chunk.forced if item[1] else chunk.roots).add(item[0])
-        while self._passes and len(chunk.roots) + len(chunk.forced) < size:
+        looked = 0
+        while self._passes and len(chunk.roots) + len(chunk.forced) < size and looked < size * SCAN_PER_ROOT:
             current = self._passes[0]
-            root = next(current.roots, None)
-            if root is None:
+            looked += 1
+            try:
+                root = next(current.roots)
+            except StopIteration:
                 self._passes.popleft()
+                continue
+            if root is None:
                 continue
             current.left = max(current.left - 1, 1)
             (chunk.forced if current.force else chunk.roots).add(root)

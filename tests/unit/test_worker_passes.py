@@ -13,13 +13,17 @@ import dataclasses
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from streams.commands.model import CasaviCommand
 from streams.erp.rows import parse_row
 from streams.projection.due import DueIndex, due_days
 from streams.projection.rules import ProjectionConfig
 from streams.projection.sample import minimal_dataset, random_dataset
 from streams.settings import SyncSettings
-from streams.worker.processor import CONFIG, DAY, SETTINGS, SETTINGS_PASS, Processor
+import streams.worker.processor as processor_module
+from streams.projection.project import root_exists
+from streams.worker.processor import CONFIG, DAY, SCAN_PER_ROOT, SETTINGS, SETTINGS_PASS, Processor
 from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.step import BatchStep, Record
 from streams.cdc.decode import Decoder
@@ -213,6 +217,34 @@ def test_a_chunk_of_a_pass_holds_as_many_roots_as_fit_its_time_budget() -> None:
     assert fast.pace.size == 40
     fast.pace.measured(5, 100.0)  # too few roots to tell
     assert fast.pace.size == 40
+
+
+def test_a_chunk_of_a_pass_looks_at_a_bounded_number_of_keys_also_where_they_name_no_root(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the end of a pass looks for roots whose rows are gone among every root casavi holds
+    # slots of: at a million rows that is 600,000 keys naming none, which one chunk must not
+    # scan at once (it held live changes back for two seconds)
+    ds = random_dataset(6, properties=20, units_per_property=20, today=date(2026, 10, 1))
+    proc = Processor(config(date(2026, 10, 1)), pass_chunk=5)
+    proc.project(proc.fold(ds.changes()).roots)  # casavi holds the slots of every synced root
+    assert len(proc.emitted.by_root) > 3 * 5 * SCAN_PER_ROOT
+    looked: list[int] = []
+
+    def counting_root_exists(state: object, root: object) -> bool:
+        looked[-1] += 1
+        return root_exists(state, root)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(processor_module, "root_exists", counting_root_exists)
+    proc.queue_all()
+    projected: list[object] = []
+    while proc.queued:
+        looked.append(0)
+        chunk = proc.next_chunk()
+        projected += chunk.roots
+        proc.project(chunk.roots)
+    assert sum(looked) == len(proc.emitted.by_root)  # each root casavi holds looked at once
+    assert max(looked) <= 5 * SCAN_PER_ROOT  # over several chunks, not in one
+    assert len(projected) == len(set(projected)) == len(proc.known_roots())
 
 
 def test_changed_sync_settings_queue_every_root_once_and_the_same_settings_none() -> None:
