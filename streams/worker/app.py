@@ -122,7 +122,9 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         # Debezium JSON events with schemas are ~5 KB: fetch big chunks per partition
         consumer_max_fetch_size=MAX_RECORD_BYTES,
         producer_max_request_size=MAX_RECORD_BYTES,
-        stream_buffer_maxsize=batch_size * 4,
+        # events read ahead of the batch in progress: one batch (Debezium's ~5 KB events: about
+        # 30 MiB) keeps the next batch ready without holding four during a bulk load
+        stream_buffer_maxsize=batch_size,
     )
     source = app.topic(*subscription, **RAW)
     ticks = app.topic(kafka.ticks_topic, **RAW)
