@@ -242,6 +242,11 @@ class WorkerSettings(BaseModel):
         description="Kafka static group membership (group.instance.id): a restarted worker takes its partitions "
                     "back at once instead of waiting for the old member's session to expire. Unique per worker "
                     "process; empty: dynamic membership")
+    image_interval_s: float = Field(
+        default=300.0, ge=0,
+        description="how often, at most, the worker writes an image of its loaded state to local disk while the "
+                    "state changes (a forked child writes it); a restart reads the image and the rows written "
+                    "since instead of every row. 0: no image")
     rocksdb_write_buffer_mib: int = Field(
         default=16, ge=1, le=1024,
         description="write buffer of each table's local RocksDB store (two per store); RocksDB's default is "

@@ -130,6 +130,33 @@ class EmittedTable:
             self._count += 1
             self.by_root.add(entry.root, entry.key)
 
+    def image_parts(self) -> tuple[MultiMap[str], int]:
+        """What ``load`` builds (``stored`` only: the entries stay in the persisted table)."""
+        return self.by_root, self._count
+
+    def load_image(self, parts: tuple[MultiMap[str], int]) -> None:
+        """Instead of ``load`` for every entry: the parts of a state image."""
+        self.by_root, self._count = parts
+        self._held.clear()
+
+    def reload(self, entries: Mapping[str, EmittedEntry | None]) -> None:
+        """Entries of the persisted table written after the image was taken (None: deleted):
+        the root -> slots index and the count follow them (one look at every root)."""
+        roots: dict[str, str] = {}  # slot -> the root the image names for it
+        for root, slots in self.by_root.items():
+            for slot in slots if isinstance(slots, set) else (slots,):
+                if slot in entries:
+                    roots[slot] = root
+        for slot, entry in entries.items():
+            old = roots.get(slot)
+            if old is not None:
+                self.by_root.discard(old, slot)
+                self._count -= 1
+            if entry is not None:
+                self.by_root.add(entry.root, slot)
+                self._count += 1
+        self._held.clear()
+
     def new_batch(self) -> None:
         """What earlier batches recorded is in the persisted table now (``stored`` only)."""
         if self._stored is not None:

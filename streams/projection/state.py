@@ -26,6 +26,7 @@ For a restart, the worker rebuilds the state from its persisted rows with
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from operator import attrgetter
 from typing import Any, cast
 
 from streams.cdc.model import RowChange
@@ -58,6 +59,7 @@ from streams.erp.rows import (
     UnknownTable,
     normalize_key,
     parse_row,
+    row_columns,
     row_dict,
 )
 from streams.projection.multimap import MultiMap
@@ -116,6 +118,7 @@ _INDEXED: dict[str, tuple[tuple[str, str, str], ...]] = {
                         ("tickets_by_document", "document_id", "ticket_id")),
 }
 _INDEXED["property"] += (("properties_by_team", "team_id", "property_id"),)
+_INDEX_NAMES = tuple(index for indexes in _INDEXED.values() for index, _, _ in indexes)
 
 
 class ErpState:
@@ -300,6 +303,40 @@ class ErpState:
             for row in rows:
                 state.set_row(table, row)
         return state
+
+    # --- pickling (the worker's state image, ``streams.worker.image``) ------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The rows as value tuples per table (a row pickled as itself would go through the
+        dataclass's field-by-field state: several times slower), the indexes and the shared
+        values as they are. Equal values stay one object: pickle writes each object once."""
+        tables = {}
+        for name, t in self._tables.items():
+            if t:
+                values = attrgetter(*row_columns(name))
+                tables[name] = [values(r) for r in t.values()]
+        return {"tables": tables, "shared": self._shared,
+                "indexes": {index: getattr(self, index) for index in _INDEX_NAMES}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """The rows rebuilt without validation: they were validated when they were folded."""
+        self.__init__()  # type: ignore[misc]
+        for name, rows in state["tables"].items():
+            model = ROW_MODELS[name]
+            setters = [getattr(model, c).__set__ for c in row_columns(name)]
+            key_of = attrgetter(*model.primary_key)
+            single = len(model.primary_key) == 1
+            t = self._tables[name]
+            new = object.__new__
+            for values in rows:
+                row = new(model)
+                for set_value, value in zip(setters, values):
+                    set_value(row, value)
+                key = key_of(row)
+                t[(key,) if single else key] = row
+        self._shared = state["shared"]
+        for index, value in state["indexes"].items():
+            setattr(self, index, value)
 
     def iter_rows(self) -> Iterator[tuple[str, ErpRow]]:
         for name, t in self._tables.items():

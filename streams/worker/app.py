@@ -21,6 +21,7 @@ report (``bridge report quality``) and puts its counts into the status file.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import logging
@@ -31,10 +32,14 @@ import weakref
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
+from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import faust
 from faust.streams import _current_event  # table writes inside a take_events batch need it
+from faust.types import TP
+from kafka.errors import KafkaError
 
 from streams import fastjson
 from streams.cdc.decode import Decoder
@@ -50,6 +55,8 @@ from streams.worker.step import BatchOutcome, BatchStep, Record
 from streams.worker.rowcodec import dumps_entry, loads_entry, loads_position
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
+from streams.worker.image import ImageWriter, changed_keys, delta_of, image_identity, image_path, read_image
+from streams.worker.stores import changelog_keys
 from streams.worker.tablewrites import TableWrites
 from streams.ops.health import Check, Health, Heartbeat, flag
 from streams.ops.offsets import end_offsets
@@ -59,6 +66,8 @@ from streams.worker.topics import MAX_RECORD_BYTES, cdc_topics
 
 log = logging.getLogger(__name__)
 
+IMAGE_CHECK_S = 5.0  # how often the worker looks whether a state image is due
+IMAGE_DELTA_MIN = 100_000  # table writes since an image read again at start at least before loading every row instead
 RETRY = Backoff(base_s=0.5, cap_s=30.0, max_retries=8, exhausted_s=30.0)
 _rng = random.Random()
 
@@ -168,14 +177,57 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     quality_due = asyncio.Event()  # set when commands went out: the data-quality report may have changed
     report_path = quality_path(settings)
 
+    imaged = {"rows": rows, "emitted": emitted}  # the tables a state image holds (streams.worker.image)
+    images = ImageWriter(
+        image_path(Path(app.conf.tabledir), system),
+        image_identity(kafka.worker_app_id, tables, processor.fingerprint),
+        settings.worker.image_interval_s if kafka.store.startswith("rocksdb") else 0.0,
+        parts=processor.image_parts, offsets=lambda: store_offsets(imaged), rows=lambda: processor.row_count)
+
+    def load_from_image() -> bool:
+        """The state from the image and the entries written to the tables after it; False when
+        there is no image this worker can use."""
+        image = read_image(images.path, images.identity) if images.enabled else None
+        if image is None:
+            return False
+        delta = delta_of(image, store_offsets(imaged))
+        if delta is None or delta.records > max(IMAGE_DELTA_MIN, image.rows // 2):
+            log.info("state image not used: %s", "a store is behind it" if delta is None else
+                     f"{delta.records} table writes since, more than loading every row")
+            return False
+        topics = {name: table.changelog_topic.get_topic_name() for name, table in imaged.items()}
+        try:
+            changed = changed_keys(partial(changelog_keys, kafka.bootstrap_servers), topics, delta)
+        except (TimeoutError, KafkaError) as exc:
+            log.warning("state image not used: the table writes since could not be read (%s)", exc)
+            return False
+        processor.load_image(image.parts)
+        for key in changed.get("rows", ()):
+            value = rows.get(key)
+            processor.reload_row(key, *(loads_entry(value) if value is not None else (None, None)))
+        processor.reload_emitted({slot: None if (value := emitted.get(slot)) is None else fastjson.loads(value)
+                                  for slot in changed.get("emitted", ())})
+        log.info("state from the image and %d rows, %d emitted slots written since", len(changed.get("rows", ())),
+                 len(changed.get("emitted", ())))
+        return True
+
     def load_state() -> None:
-        """Rebuild the in-memory state and indexes from the recovered tables."""
+        """Rebuild the in-memory state and indexes: from the state image and what was written
+        since, or from every entry of the recovered tables."""
         started = time.monotonic()
         processor.load_meta({_text(k): v.decode() for k, v in meta.items()})
-        for key, value in rows.items():
-            processor.load_row(_text(key), *loads_entry(value))
-        for value in emitted.values():
-            processor.load_emitted(fastjson.loads(value))
+        gc.disable()  # a million long-lived objects created at once: nothing to collect among them
+        try:
+            if not load_from_image():
+                for key, value in rows.items():
+                    processor.load_row(_text(key), *loads_entry(value))
+                for value in emitted.values():
+                    processor.load_emitted(fastjson.loads(value))
+        finally:
+            gc.enable()
+        gc.freeze()  # and no full collection walks them again while the worker streams
+        if images.enabled:
+            images.loaded(store_offsets(imaged))
         for key in pending.keys():
             processor.load_pending(_text(key))
         processor.finish_loading()
@@ -215,11 +267,13 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             records = [Record(e.message.topic, e.message.partition, e.message.offset, e.message.key,
                               e.message.value) for e in events]
             started = time.monotonic()
+            between_batches.clear()
             try:
                 if not loaded.is_set():
                     load_state()
                 behind = backlog(events)
-                await carry_out(step.run(records, behind=sum(behind.values()) > settings.worker.backlog_events))
+                caught_up[0] = sum(behind.values()) <= settings.worker.backlog_events
+                await carry_out(step.run(records, behind=not caught_up[0]))
                 status.observe(lag=behind)
             except Exception as exc:  # noqa: BLE001 - never let one batch stop the stream
                 where = " < ".join(f"{f.name}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)[-4:]))
@@ -232,6 +286,16 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             finally:
                 _current_event.reset(token)
                 ops.metrics.batch_duration.observe(time.monotonic() - started)
+                between_batches.set()
+
+    between_batches = asyncio.Event()  # the state matches the tables: no batch is being carried out
+    caught_up = [False]  # whether the last batch left at most BRIDGE_WORKER__BACKLOG_EVENTS behind it
+
+    @app.timer(interval=IMAGE_CHECK_S)  # type: ignore[untyped-decorator]
+    async def state_image() -> None:
+        """A new state image, when one is due, between two batches (``streams.worker.image``)."""
+        if loaded.is_set() and between_batches.is_set():
+            images.after_batch(caught_up=caught_up[0] and not processor.pending)
 
     read_up_to: dict[Any, int] = {}  # source partition -> the last offset a batch held
 
@@ -343,6 +407,12 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
 
     return app
 
+
+
+def store_offsets(tables: dict[str, Any]) -> dict[str, int | None]:
+    """The changelog offset each table's local store holds (partition 0)."""
+    return {name: table.data.persisted_offset(TP(table.changelog_topic.get_topic_name(), 0))
+            for name, table in tables.items()}
 
 
 def static_member_id(instance_id: str, subscription: Sequence[str]) -> str | None:

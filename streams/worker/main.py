@@ -15,6 +15,7 @@ from streams.mapping.topics import mapping_of
 from streams.settings import BridgeSettings
 from streams.ops.server import OpsServer
 from streams.worker.app import WorkerOps, build_app
+from streams.worker.image import image_path
 from streams.worker.control import resync_record, send_control
 from streams.worker.stores import remove_stores_ahead
 from streams.worker.topics import TopicLayoutError, bridge_topics, check_single_partition, ensure_topics
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace, settings: BridgeSettings) -> int:
                                   [t.name for t in app.tables.values()], settings.kafka.bootstrap_servers)
     if removed:
         log.info("rebuilding %s from the changelog", ", ".join(removed))
+        image_path(Path(app.conf.tabledir), settings.casavi.system).unlink(missing_ok=True)  # an image of those stores
     log.info("worker %s reading %d CDC topics of %s (%s mapping: %s) from %s, writing %s",
              settings.kafka.worker_app_id, len(mapping.tables), settings.source.connector,
              "identity" if mapping.is_identity else "ERP", mapping.origin, settings.kafka.bootstrap_servers,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -225,6 +225,40 @@ class Processor:
         self.emitted.load(loaded)
         if loaded.content_hash.startswith(FAILED):
             self.failed[loaded.key] = loaded.root
+
+    def image_parts(self) -> dict[str, Any]:
+        """What a start loads, as it is in memory, for the state image (``streams.worker.image``)."""
+        return {"state": self.state, "due": self.due.by_day, "positions": self.positions,
+                "emitted": self.emitted.image_parts(), "failed": self.failed}
+
+    def load_image(self, parts: dict[str, Any]) -> None:
+        """Instead of ``load_row`` and ``load_emitted`` for every entry: the parts of an image."""
+        self.state = parts["state"]
+        self.due.by_day = parts["due"]
+        self.positions = parts["positions"]
+        self.emitted.load_image(parts["emitted"])
+        self.failed = parts["failed"]
+
+    def reload_row(self, key: str, row: Row | None, position: Position | None) -> None:
+        """An entry of the state table written after the image was taken (``row`` None: deleted
+        or gone from the table)."""
+        if row is None:
+            table, pk = parse_row_key(key)
+            self.state.remove_row(table, pk)
+            if position is not None and self._stored_position is None:
+                self.positions[key] = position_order(position)
+        else:
+            self.load_row(key, row, position)
+
+    def reload_emitted(self, entries: Mapping[str, dict[str, Any] | None]) -> None:
+        """Entries of the last-emitted table written after the image was taken (None: deleted)."""
+        loaded = {slot: None if entry is None else EmittedEntry.from_dict(entry) for slot, entry in entries.items()}
+        self.emitted.reload(loaded)
+        for slot, entry in loaded.items():
+            if entry is not None and entry.content_hash.startswith(FAILED):
+                self.failed[slot] = entry.root
+            else:
+                self.failed.pop(slot, None)
 
     def finish_loading(self) -> None:
         """After the tables are loaded: a worker that does not know what its projection was

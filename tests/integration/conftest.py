@@ -35,6 +35,9 @@ TEST_ENV: dict[str, str] = {
     "BRIDGE_STACK__CONNECT_PORT": "38083",
     "BRIDGE_STACK__POSTGRES_PORT": "35432",
     "BRIDGE_STACK__POSTGRES_PASSWORD": "bridge-integration-secret",
+    # the worker writes its state image whenever its state changed (every restart of a test
+    # starts from an image and the table writes after it)
+    "BRIDGE_WORKER__IMAGE_INTERVAL_S": "1",
 }
 for _key, _value in TEST_ENV.items():
     os.environ.setdefault(_key, _value)

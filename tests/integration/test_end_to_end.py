@@ -180,6 +180,13 @@ def test_r21_reverse_dependency_order_gives_same_state(chain: Bridge) -> None:
 
 def test_restart_of_worker_and_sink_sends_no_write_calls(chain: Bridge) -> None:
     chain.wait_converged()
+    # the worker writes an image of its state once it has caught up; the restart reads it and
+    # the table writes after it instead of every row
+    home = Path(os.environ["BRIDGE_STACK__HOME"])
+    app_id = chain.env["BRIDGE_KAFKA__WORKER_APP_ID"]
+    wait_for(lambda: any(home.glob(f"**/{app_id}/**/state-image-*.pickle")), 30, "the worker's state image")
+    worker_log = chain.services.worker.log_path
+    images_read = worker_log.read_text(errors="replace").count("state from the image")
     chain.services.worker.stop()
     chain.services.sink.stop()
     before = chain.stats()["write_calls"]
@@ -190,6 +197,7 @@ def test_restart_of_worker_and_sink_sends_no_write_calls(chain: Bridge) -> None:
     state = chain.wait_converged()
     assert state["contacts"]["E801-1"]["telephone"] == "+49 30 999"
     assert chain.stats()["write_calls"] - before == 1
+    assert worker_log.read_text(errors="replace").count("state from the image") == images_read + 1
 
 
 def _worker_group_offsets(chain: Bridge, stack: dict[str, Any]) -> dict[Any, tuple[int, int]]:
