@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -221,8 +222,14 @@ def changed_keys(read: Callable[[str, int, int], Iterable[bytes]], topics: Mappi
                  delta: ImageDelta) -> dict[str, set[str]]:
     """The keys of the changelog records of ``delta``, per table (``read(topic, first, last)``
     yields the keys of partition 0 between two offsets, inclusive)."""
-    return {table: {key.decode() for key in read(topics[table], first, last)}
+    return {table: {changelog_key(key) for key in read(topics[table], first, last)}
             for table, (first, last) in delta.ranges.items()}
+
+
+def changelog_key(data: bytes) -> str:
+    """A table key as its changelog record carries it: Faust writes a ``str`` key as a JSON string."""
+    text = data.decode()
+    return str(json.loads(text)) if text.startswith('"') else text
 
 
 def image_path(tabledir: Path, system: str) -> Path:
