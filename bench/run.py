@@ -426,6 +426,8 @@ class Bench:
         ref = next(r for r, doc in sorted(state["contacts"].items()) if not doc.get("archived") and r in persons)
         if worker.proc is None:
             raise RuntimeError("the worker is not running")
+        app_id = worker.env["BRIDGE_KAFKA__WORKER_APP_ID"]
+        images = list(self.settings.stack.home.glob(f"**/{app_id}/**/state-image-*.pickle"))
         worker.proc.kill()
         worker.proc.wait()
         since_ms = int(now_ms()) - 1000
@@ -442,6 +444,8 @@ class Bench:
             "rows": self.results.get("c_bulk_load", {}).get("cdc_row_changes"),
             "first_change_in_casavi_s": None if at is None else round((at - started) / 1000, 1),
             "commit_to_casavi_s": None if at is None else round((at - committed) / 1000, 1),
+            # a state image was on disk when the worker was killed (BRIDGE_WORKER__IMAGE_INTERVAL_S)
+            "state_image": bool(images),
         }
 
     # --- (b) throughput ------------------------------------------------------------------
