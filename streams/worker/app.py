@@ -279,6 +279,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 where = " < ".join(f"{f.name}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)[-4:]))
                 log.error("batch of %d events failed (%s at %s); their positions go to the DLQ and every root "
                           "is projected again", len(events), type(exc).__name__, where)
+                images.discard()
                 await dead_letter(step.failed(records))
                 await ticks.send(key=b"pass", value=PASS_RECORD)
                 status.record_batch(events=len(records), changes=0, replayed=0, source_ts_ms=None,

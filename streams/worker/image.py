@@ -193,6 +193,14 @@ class ImageWriter:
         self._last = self._clock()
         return True
 
+    def discard(self) -> None:
+        """A batch failed part-way: the state in memory may differ from the tables until the
+        next start, so no image of it is written, and the one on disk is removed (the next
+        start loads every row)."""
+        self.wait()
+        self.interval_s = 0.0
+        self.path.unlink(missing_ok=True)
+
     def reap(self) -> None:
         """Collect a child that has finished (without waiting for one that has not)."""
         if self._child is None:

@@ -153,3 +153,16 @@ def test_the_writer_writes_an_image_by_a_child_once_due_caught_up_and_changed(tm
     now[0] = 100.0
     assert not writer.after_batch(caught_up=True)  # not due yet
     assert not ImageWriter(tmp_path / "x", "id", 0.0, parts=dict, offsets=dict, rows=int).after_batch(caught_up=True)
+
+
+def test_after_a_failed_batch_no_image_is_written_and_the_one_on_disk_is_removed(tmp_path: Path) -> None:
+    offsets = {"rows": 1, "emitted": 1}
+    writer = ImageWriter(tmp_path / "image", "id", 1.0, parts=dict, offsets=lambda: dict(offsets), rows=int,
+                         clock=lambda: 10.0)
+    writer._last = 0.0
+    assert writer.after_batch(caught_up=True)
+    writer.wait()
+    assert (tmp_path / "image").exists()
+    writer.discard()
+    offsets["rows"] = 2
+    assert not (tmp_path / "image").exists() and not writer.after_batch(caught_up=True)
