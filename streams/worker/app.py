@@ -184,13 +184,13 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         settings.worker.image_interval_s if kafka.store.startswith("rocksdb") else 0.0,
         parts=processor.image_parts, offsets=lambda: store_offsets(imaged), rows=lambda: processor.row_count)
 
-    def load_from_image() -> bool:
-        """The state from the image and the entries written to the tables after it; False when
-        there is no image this worker can use."""
-        image = read_image(images.path, images.identity) if images.enabled else None
+    def load_from_image(offsets: dict[str, int | None]) -> bool:
+        """The state from the image and the entries written to the tables after it (the stores
+        being at ``offsets``); False when there is no image this worker can use."""
+        image = read_image(images.path, images.identity)
         if image is None:
             return False
-        delta = delta_of(image, store_offsets(imaged))
+        delta = delta_of(image, offsets)
         if delta is None or delta.records > max(IMAGE_DELTA_MIN, image.rows // 2):
             log.info("state image not used: %s", "a store is behind it" if delta is None else
                      f"{delta.records} table writes since, more than loading every row")
@@ -216,9 +216,10 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         since, or from every entry of the recovered tables."""
         started = time.monotonic()
         processor.load_meta({_text(k): v.decode() for k, v in meta.items()})
+        offsets = store_offsets(imaged) if images.enabled else None
         gc.disable()  # a million long-lived objects created at once: nothing to collect among them
         try:
-            if not load_from_image():
+            if offsets is None or not load_from_image(offsets):
                 for key, value in rows.items():
                     processor.load_row(_text(key), *loads_entry(value))
                 for value in emitted.values():
@@ -226,8 +227,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         finally:
             gc.enable()
         gc.freeze()  # and no full collection walks them again while the worker streams
-        if images.enabled:
-            images.loaded(store_offsets(imaged))
+        if offsets is not None:
+            images.loaded(offsets)
         for key in pending.keys():
             processor.load_pending(_text(key))
         processor.finish_loading()

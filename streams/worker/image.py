@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import pickle
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -196,9 +197,13 @@ class ImageWriter:
     def discard(self) -> None:
         """A batch failed part-way: the state in memory may differ from the tables until the
         next start, so no image of it is written, and the one on disk is removed (the next
-        start loads every row)."""
-        self.wait()
+        start loads every row). A child still writing is stopped, not waited for."""
+        if self._child is not None:
+            os.kill(self._child, signal.SIGKILL)
+            os.waitpid(self._child, 0)
+            self._child = None
         self.interval_s = 0.0
+        self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
         self.path.unlink(missing_ok=True)
 
     def reap(self) -> None:
