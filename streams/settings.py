@@ -247,6 +247,11 @@ class WorkerSettings(BaseModel):
         description="how often, at most, the worker writes an image of its loaded state to local disk while the "
                     "state changes (a forked child writes it); a restart reads the image and the rows written "
                     "since instead of every row. 0: no image")
+    full_gc_interval_s: float = Field(
+        default=21600.0, ge=0,
+        description="how often, at most, the worker lets Python's cyclic collector walk its whole state (a "
+                    "pause of about a second at a million rows); in between, what survives a batch is frozen "
+                    "out of the collector's walks (streams.worker.heap). 0: Python's own collections")
     rocksdb_write_buffer_mib: int = Field(
         default=16, ge=1, le=1024,
         description="write buffer of each table's local RocksDB store (two per store); RocksDB's default is "

@@ -21,7 +21,6 @@ report (``bridge report quality``) and puts its counts into the status file.
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import json
 import logging
@@ -55,6 +54,7 @@ from streams.worker.step import BatchOutcome, BatchStep, Record
 from streams.worker.rowcodec import dumps_entry, loads_entry, loads_position
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
+from streams.worker.heap import Heap
 from streams.worker.image import ImageWriter, changed_keys, delta_of, image_identity, image_path, read_image
 from streams.worker.stores import changelog_keys
 from streams.worker.tablewrites import TableWrites
@@ -174,6 +174,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                      table_of_topic, control_topic=kafka.ticks_topic, receipts_topic=kafka.receipts_topic,
                      max_command_bytes=kafka.max_command_bytes, schema_id=command_schema_id(kafka))
     loaded = asyncio.Event()
+    heap = Heap(settings.worker.full_gc_interval_s)  # Python's collector kept off the state (streams.worker.heap)
     quality_due = asyncio.Event()  # set when commands went out: the data-quality report may have changed
     report_path = quality_path(settings)
 
@@ -217,16 +218,12 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         started = time.monotonic()
         processor.load_meta({_text(k): v.decode() for k, v in meta.items()})
         offsets = store_offsets(imaged) if images.enabled else None
-        gc.disable()  # a million long-lived objects created at once: nothing to collect among them
-        try:
+        with heap.loading():
             if offsets is None or not load_from_image(offsets):
                 for key, value in rows.items():
                     processor.load_row(_text(key), *loads_entry(value))
                 for value in emitted.values():
                     processor.load_emitted(fastjson.loads(value))
-        finally:
-            gc.enable()
-        gc.freeze()  # and no full collection walks them again while the worker streams
         if offsets is not None:
             images.loaded(offsets)
         for key in pending.keys():
@@ -289,6 +286,10 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 _current_event.reset(token)
                 ops.metrics.batch_duration.observe(time.monotonic() - started)
                 between_batches.set()
+                full = heap.after_batch()
+                if full is not None:
+                    log.info("full collection: %d unreachable objects freed in %.2fs; %d objects frozen",
+                             full.collected, full.seconds, full.frozen)
 
     between_batches = asyncio.Event()  # the state matches the tables: no batch is being carried out
     caught_up = [False]  # whether the last batch left at most BRIDGE_WORKER__BACKLOG_EVENTS behind it
