@@ -45,6 +45,7 @@ def run_mode(scale: float, heap_on: bool) -> dict[str, Any]:
     processor = Processor(SyncSettings(today=TODAY), stored_position=lambda key: None,
                           stored_emitted=lambda slot: None)
     heap = Heap(21600.0 if heap_on else 0.0)
+    heap.install()
     pauses_ms: list[float] = []
     started_at = [0.0]
 

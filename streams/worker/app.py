@@ -175,6 +175,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                      max_command_bytes=kafka.max_command_bytes, schema_id=command_schema_id(kafka))
     loaded = asyncio.Event()
     heap = Heap(settings.worker.full_gc_interval_s)  # Python's collector kept off the state (streams.worker.heap)
+    heap.install()
     quality_due = asyncio.Event()  # set when commands went out: the data-quality report may have changed
     report_path = quality_path(settings)
 

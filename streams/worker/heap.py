@@ -11,6 +11,8 @@ up to three; during a bulk load it runs again each time the state has grown by a
 The worker's state makes no cyclic garbage (full collections during a bulk load of 430,000
 rows found none), so ``Heap`` keeps the state out of the collector's walks:
 
+- Python's own full collections are left out (``install``): between two of the worker's, they
+  would walk only what a batch left since the last freeze, which the next freeze takes anyway;
 - a start that loads the state runs no collection while it loads and freezes what it loaded;
 - after each batch the young generations are collected and what survived them is frozen
   (``gc.freeze``: the permanent generation, which no collection walks);
@@ -31,6 +33,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+NEVER = 2**31 - 1  # collections of the middle generation before Python runs a full one of its own
+
 
 @dataclass(frozen=True)
 class FullCollection:
@@ -49,6 +53,13 @@ class Heap:
         self.full_interval_s = full_interval_s
         self._clock = clock
         self._last_full = clock()
+
+    def install(self) -> None:
+        """This process's collections from now on: young generations as Python runs them, full
+        collections only from ``after_batch``."""
+        if self.enabled:
+            young, middle, _ = gc.get_threshold()
+            gc.set_threshold(young, middle, NEVER)
 
     @contextmanager
     def loading(self) -> Iterator[None]:

@@ -88,3 +88,14 @@ def test_the_loaded_state_is_collected_by_nothing_while_it_loads_and_frozen_afte
     with pytest.raises(RuntimeError), heap.loading():
         raise RuntimeError("a broken store")
     assert gc.isenabled()  # enabled again after a failed load
+
+
+def test_installed_python_runs_no_full_collection_of_its_own() -> None:
+    before = gc.get_threshold()
+    try:
+        Heap(0).install()
+        assert gc.get_threshold() == before  # off: Python's own collections as they were
+        Heap(3600).install()
+        assert gc.get_threshold()[:2] == before[:2] and gc.get_threshold()[2] > 10**9
+    finally:
+        gc.set_threshold(*before)
