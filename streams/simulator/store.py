@@ -148,6 +148,16 @@ class Store:
         )
         return [Stored(entity, row_id, parent, json.loads(doc)) for row_id, doc in rows]
 
+    def max_number(self, entity: StoreEntity, *fields: str) -> int:
+        """The largest number any entity of a kind holds in the first of ``fields`` it has
+        (0 or missing: the next field), 0 when none: computed by SQLite, without reading every
+        document into Python."""
+        value = "0"
+        for name in reversed(fields):
+            value = f"COALESCE(NULLIF(CAST(json_extract(doc, '$.{name}') AS INTEGER), 0), {value})"
+        rows = self._rows(f"SELECT MAX({value}) FROM entities WHERE entity = ?", (entity,))
+        return int(rows[0][0] or 0)
+
     def all(self, entity: StoreEntity) -> list[Stored]:
         rows = self._rows("SELECT id, parent, doc FROM entities WHERE entity = ? ORDER BY id", (entity,))
         return [Stored(entity, row_id, parent, json.loads(doc)) for row_id, parent, doc in rows]

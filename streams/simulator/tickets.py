@@ -46,8 +46,7 @@ def _missing(store: Store, refs: list[tuple[StoreEntity, str]]) -> Answer | None
 
 
 def _next_internal_id(store: Store, entity: StoreEntity) -> int:
-    return 1 + max((int(s.doc.get("internalId") or s.doc.get("id") or 0) if entity == "file"
-                    else int(s.doc.get("internalId") or 0) for s in store.all(entity)), default=0)
+    return 1 + store.max_number(entity, *(("internalId", "id") if entity == "file" else ("internalId",)))
 
 
 # --- tickets (rule 12) ---------------------------------------------------------------------------

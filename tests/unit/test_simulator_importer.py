@@ -60,3 +60,19 @@ def test_structure_problems_name_paths_not_values() -> None:
     assert [(p.path, p.message) for p in check_structure({"responsibilities": [{"anything": 1}]})] == [
         ("responsibilities[0].id", "must be a non-empty string")]
     assert check_structure("x")[0].path == ""
+
+
+def test_the_next_number_of_tickets_posts_and_files_is_one_above_the_largest_held() -> None:
+    from streams.simulator.tickets import _next_internal_id
+
+    store = Store(":memory:")
+    assert _next_internal_id(store, "ticket") == 1
+    store.put("ticket", "t1", None, {"internalId": 7})
+    store.put("ticket", "t2", None, {"internalId": "12"})
+    store.put("ticket", "t3", None, {"title": "no number"})
+    store.put("post", "p1", None, {"internalId": 3})
+    assert _next_internal_id(store, "ticket") == 13 and _next_internal_id(store, "post") == 4
+    store.put("file", "f1", None, {"id": 40})  # a file's number is its id where it has no internalId
+    store.put("file", "f2", None, {"internalId": 0, "id": 41})
+    store.put("file", "f3", None, {"internalId": 5, "id": 99})
+    assert _next_internal_id(store, "file") == 42
