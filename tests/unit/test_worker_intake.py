@@ -45,8 +45,12 @@ def test_the_flow_control_queue_of_faust_resumes_its_partitions_when_a_batch_dra
     async def run() -> list[str]:
         queue: ThrowableQueue[int] = ThrowableQueue(maxsize=10, flow_control=FlowControlEvent())
         resumed: list[str] = []
-        for i in range(10):  # filled to its size: the conductor's callback is pending
-            queue.put_nowait_enhanced(i, on_pressure_high=lambda: None, on_pressure_drop=lambda: resumed.append("tp"))
+
+        def resume() -> None:  # the conductor's callback of one partition
+            resumed.append("tp")
+
+        for i in range(10):  # filled to its size: the partition is paused, its callback pending
+            queue.put_nowait_enhanced(i, on_pressure_high=lambda: None, on_pressure_drop=resume)
         assert await take(queue, 100, 0.0) == list(range(10))
         return resumed
 
