@@ -4,11 +4,11 @@
 loop, the stream's processors and sensors per record, at most 5,000-7,000 records/s on the
 bench machine, and none while a batch is being processed (``bench/README.md``).
 ``take_batches`` reads the agent's channel queue, which Faust's conductor fills from the
-consumer, in one go: up to ``max_records`` that are there or arrive within ``within_s`` of the
-first. Per record it does what the stream does for the consumer's offsets: a record is
-tracked as unacked when taken and acked when its batch is done (the consumer commits acked
-offsets), and a record read before a rebalance (an earlier consumer generation, or taken
-while flow control is suspended) is acked without being handed over, as the stream skips it.
+consumer, in one go: up to ``max_records`` that are there or arrive within ``within_s``. Per
+record it does what the stream does for the consumer's offsets: a record is tracked as unacked
+when taken and acked when its batch is done (the consumer commits acked offsets), and a record
+read before a rebalance (an earlier consumer generation, or taken while flow control is
+suspended) is acked without being handed over, as the stream skips it.
 
 Everything else stays Faust's: subscription, fetching and flow control (a full queue pauses
 its partitions, ``stream_buffer_maxsize``), tables, commits and the agent's lifecycle.
@@ -36,10 +36,11 @@ class _Queue(Protocol[T_co]):
 
 async def take(queue: _Queue[T], max_records: int, within_s: float) -> list[T]:
     """Up to ``max_records`` items of ``queue``: waits for the first, then takes what is there
-    and what arrives within ``within_s`` of the first."""
+    and what arrives until ``within_s`` after the call (a record that comes after a quiet
+    spell goes at once, with what came with it)."""
     loop = asyncio.get_running_loop()
-    items = [await queue.get()]
     deadline = loop.time() + within_s
+    items = [await queue.get()]
     while len(items) < max_records:
         if not queue.empty():
             items.append(queue.get_nowait())

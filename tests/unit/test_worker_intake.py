@@ -41,6 +41,18 @@ def test_a_batch_waits_for_its_first_record_and_takes_what_follows_within_the_wi
     assert asyncio.run(run()) == ["first", "second"]
 
 
+def test_a_record_after_a_quiet_spell_goes_at_once_with_what_came_with_it() -> None:
+    async def run() -> list[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        taking = asyncio.ensure_future(take(queue, 10, 0.0))  # the window is over before the record comes
+        await asyncio.sleep(0)
+        queue.put_nowait("late")
+        queue.put_nowait("with it")
+        return await asyncio.wait_for(taking, 5.0)
+
+    assert asyncio.run(run()) == ["late", "with it"]
+
+
 def test_the_flow_control_queue_of_faust_resumes_its_partitions_when_a_batch_drains_it() -> None:
     async def run() -> list[str]:
         queue: ThrowableQueue[int] = ThrowableQueue(maxsize=10, flow_control=FlowControlEvent())
