@@ -1,8 +1,9 @@
 """The Faust application: CDC topics (raw bytes) -> state tables -> casavi commands.
 
 One agent, concurrency 1, reads every CDC topic, the control topic and the receipts topic
-in batches. ``BatchStep`` (``streams.worker.step``) decides what a batch writes and sends;
-this module wires the tables and topics and carries the outcome out in order.
+in batches, straight from the agent's channel (``streams.worker.intake``). ``BatchStep``
+(``streams.worker.step``) decides what a batch writes and sends; this module wires the tables
+and topics and carries the outcome out in order.
 
 Delivery order per batch (at-least-once, exactly-once effect):
 1. the batch's row and pending-root writes go to the tables (``TableWrites``: the local
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import faust
-from faust.streams import _current_event  # table writes inside a take_events batch need it
+from faust.streams import _current_event  # table writes inside a batch need it (streams.worker.intake)
 from faust.types import TP
 from kafka.errors import KafkaError
 
@@ -55,6 +56,7 @@ from streams.worker.rowcodec import dumps_entry, loads_entry, loads_position
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
 from streams.worker.heap import Heap
+from streams.worker.intake import take_batches
 from streams.worker.image import ImageWriter, changed_keys, delta_of, image_identity, image_path, read_image
 from streams.worker.stores import changelog_keys
 from streams.worker.tablewrites import TableWrites
@@ -261,7 +263,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
 
     @app.agent(source, concurrency=1)
     async def process(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(batch_size, within=batch_within_s):  # type: ignore[attr-defined]
+        async for events in take_batches(stream, batch_size, batch_within_s):
             token = _current_event.set(weakref.ref(events[-1]))
             records = [Record(e.message.topic, e.message.partition, e.message.offset, e.message.key,
                               e.message.value) for e in events]
