@@ -57,16 +57,22 @@ async def take(queue: _Queue[T], max_records: int, within_s: float) -> list[T]:
 
 async def take_batches(stream: StreamT[Any], max_records: int, within_s: float) -> AsyncIterator[list[EventT[Any]]]:
     """The agent's records in batches (module docstring); each batch is acked when the loop
-    body that got it is done, also when it raised."""
+    body that got it is done, also when it raised. Ends when the channel is stopped (the
+    worker shutting down)."""
     app = stream.app
     channel = aiter(stream.channel)  # the channel the conductor delivers to, as iterating the stream makes it
     queue = channel.queue  # type: ignore[attr-defined]
     consumer = app.consumer
+    sensors = app.sensors
     acking = app.topics.acking_topics
     while True:
-        taken: list[EventT[Any]] = await take(queue, max_records, within_s)
+        try:
+            taken: list[EventT[Any]] = await take(queue, max_records, within_s)
+        except StopAsyncIteration:  # Faust stops the channel
+            return
         generation, active = app.consumer_generation_id, app.flow_control.is_active()
         events: list[EventT[Any]] = []
+        last: dict[Any, EventT[Any]] = {}  # partition -> its last record in the batch
         for event in taken:
             message = event.message
             if not active or message.generation_id != generation:
@@ -76,10 +82,17 @@ async def take_batches(stream: StreamT[Any], max_records: int, within_s: float) 
                 message.tracked = True
                 consumer.track_message(message)
             events.append(event)
+            last[message.tp] = event
         if not events:
             continue
+        # the sensors once per partition and batch: Faust's consumer watches them to tell a
+        # partition whose stream stopped processing
+        seen = [(tp, event, sensors.on_stream_event_in(tp, event.message.offset, stream, event))
+                for tp, event in last.items()]
         try:
             yield events
         finally:
             for event in events:
                 event.ack()
+            for tp, event, state in seen:
+                sensors.on_stream_event_out(tp, event.message.offset, stream, event, state)

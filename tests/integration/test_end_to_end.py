@@ -188,6 +188,7 @@ def test_restart_of_worker_and_sink_sends_no_write_calls(chain: Bridge) -> None:
     worker_log = chain.services.worker.log_path
     images_read = worker_log.read_text(errors="replace").count("state from the image")
     chain.services.worker.stop()
+    assert "Crashed" not in worker_log.read_text(errors="replace")  # a stop ends the worker's intake cleanly
     chain.services.sink.stop()
     before = chain.stats()["write_calls"]
     chain.services.worker.start()
