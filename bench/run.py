@@ -183,7 +183,7 @@ class Bench:
             "BRIDGE_KAFKA__STORE": "rocksdb://",
             "BRIDGE_CASAVI__SYSTEM": "test",
             "BRIDGE_CASAVI__REQUESTS_PER_MINUTE": str(self.config.requests_per_minute),
-            "BRIDGE_LOG_LEVEL": "WARNING",
+            "BRIDGE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         })
         self.topics += [env["BRIDGE_KAFKA__COMMANDS_TOPIC"], env["BRIDGE_KAFKA__DLQ_TOPIC"],
                         env["BRIDGE_KAFKA__TICKS_TOPIC"], env["BRIDGE_KAFKA__RECEIPTS_TOPIC"],
