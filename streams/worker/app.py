@@ -274,7 +274,10 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                     load_state()
                 behind = backlog(events)
                 caught_up[0] = sum(behind.values()) <= settings.worker.backlog_events
-                await carry_out(step.run(records, behind=not caught_up[0]))
+                # the batch's own changes first, then a chunk of a queued pass (tick, full sync)
+                await carry_out(step.run(records, behind=not caught_up[0], with_chunk=False))
+                if processor.queued:
+                    await carry_out(step.run([], behind=not caught_up[0]))
                 status.observe(lag=behind)
             except Exception as exc:  # noqa: BLE001 - never let one batch stop the stream
                 where = " < ".join(f"{f.name}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)[-4:]))
@@ -359,9 +362,10 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             await dead_letter(outcome.dead_letters)
         if outcome.more_queued:  # the rest of a pass follows in the next batches, also when no change arrives
             await ticks.send(key=b"pass", value=PASS_RECORD)
-        status.record_batch(events=outcome.records, changes=outcome.changes, replayed=outcome.replayed,
-                            source_ts_ms=outcome.source_ts_ms, events_by_topic=outcome.events_by_topic,
-                            changes_by_table=outcome.changes_by_table)
+        if outcome.records:  # not the chunk of a pass carried out after its batch
+            status.record_batch(events=outcome.records, changes=outcome.changes, replayed=outcome.replayed,
+                                source_ts_ms=outcome.source_ts_ms, events_by_topic=outcome.events_by_topic,
+                                changes_by_table=outcome.changes_by_table)
         status.observe(state_rows=processor.row_count, emitted_slots=processor.emitted_count,
                        pending_roots=len(processor.pending), queued_roots=processor.queued)
 

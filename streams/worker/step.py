@@ -78,10 +78,15 @@ class BatchStep:
         self.max_command_bytes = max_command_bytes
         self.schema_id = schema_id  # the schema registry's id of the command schema: wire format
 
-    def run(self, records: Sequence[Record], behind: bool = False, now: float | None = None) -> BatchOutcome:
+    def run(self, records: Sequence[Record], behind: bool = False, now: float | None = None,
+            with_chunk: bool = True) -> BatchOutcome:
         """One batch; ``behind``: more records wait in the source topics than one batch holds
         (a backlog). Behind, or in a bulk load (a snapshot, a large transaction), the roots the
-        changes touch are deferred (``Processor.defer``) and projected once it has passed."""
+        changes touch are deferred (``Processor.defer``) and projected once it has passed.
+
+        ``with_chunk`` False: the batch projects the roots of its own records only, not a chunk
+        of a queued pass; the worker then carries out ``run([])`` (the chunk alone) after it, so
+        that live changes reach casavi without waiting for a chunk of their own batch."""
         processor = self.processor
         out = BatchOutcome(records=len(records))
         changes: list[RowChange] = []
@@ -146,12 +151,13 @@ class BatchStep:
         if control.tick:
             due = processor.tick()
             log.info("tick: %d roots due, %d roots queued", due, processor.queued)
-        chunk = processor.next_chunk()
-        commands = processor.project(roots | chunk.roots, step.newest_source_ts_ms)
-        if chunk.forced:
-            commands += processor.project(chunk.forced, force=True)
-        out.meta_writes = chunk.meta_writes
-        out.more_queued = processor.queued + (len(processor.pending) if flushing else 0)
+        chunk = processor.next_chunk() if with_chunk else None
+        commands = processor.project(roots | chunk.roots if chunk else roots, step.newest_source_ts_ms)
+        if chunk is not None:
+            if chunk.forced:
+                commands += processor.project(chunk.forced, force=True)
+            out.meta_writes = chunk.meta_writes
+        out.more_queued = (processor.queued if with_chunk else 0) + (len(processor.pending) if flushing else 0)
         encoded = [(c, encode(c, self.schema_id)) for c in commands]
         limit = self.max_command_bytes
         too_large = [c for c, value in encoded if len(value) > limit]

@@ -330,3 +330,21 @@ def test_a_pass_over_every_root_reaches_a_root_whose_row_is_gone_and_deletes_its
     while proc.queued:
         sent += proc.project(proc.next_chunk().roots)
     assert any(op == "DELETE" and slot.startswith("unit:") for op, slot in slots(sent))
+
+
+def test_a_batch_without_its_chunk_leaves_the_pass_to_the_chunk_carried_out_after_it() -> None:
+    proc = ended_company(date(2027, 9, 30))
+    proc.pass_chunk = 2
+    step = step_of(proc)
+    live = step.run([Record("ticks", 0, 0, b"resync", b'{"kind": "resync"}')], with_chunk=False)
+    assert live.commands == [] and live.more_queued == 0  # queued, not taken: nothing of the pass yet
+    assert proc.queued == len(proc.known_roots())
+    sent: set[str] = set()
+    for _ in range(100):
+        if not proc.queued:
+            break
+        chunk = step.run([])  # as the worker does after each batch while a pass is queued
+        assert chunk.records == 0
+        sent |= {c.slot for c, _ in chunk.commands}
+    assert proc.queued == 0
+    assert sent == {"property:1-1000", "unit:1-1000-0001", CONTRACT, TENANT, CO_TENANT}
