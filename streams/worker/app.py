@@ -276,7 +276,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 caught_up[0] = sum(behind.values()) <= settings.worker.backlog_events
                 # the batch's own changes first, then a chunk of a queued pass (tick, full sync)
                 await carry_out(step.run(records, behind=not caught_up[0], with_chunk=False))
-                if processor.queued:
+                if processor.chunk_due:
                     await carry_out(step.run([], behind=not caught_up[0]))
                 status.observe(lag=behind)
             except Exception as exc:  # noqa: BLE001 - never let one batch stop the stream

@@ -581,6 +581,12 @@ class Processor:
         """Roots still to project in passes (a pass over every root counts what it will take)."""
         return len(self._queue) + sum(p.left for p in self._passes)
 
+    @property
+    def chunk_due(self) -> bool:
+        """Whether ``next_chunk`` has anything to give: roots queued, or a pass to record as
+        finished (a tick with no due root records its day)."""
+        return bool(self._queue or self._passes or self._done_when_drained)
+
     def next_chunk(self) -> PassChunk:
         """The next queued roots, as many as fit the time budget (``pace``; roots queued by name
         first, then the passes over every root); with the meta writes that record a pass as

@@ -341,10 +341,21 @@ def test_a_batch_without_its_chunk_leaves_the_pass_to_the_chunk_carried_out_afte
     assert proc.queued == len(proc.known_roots())
     sent: set[str] = set()
     for _ in range(100):
-        if not proc.queued:
+        if not proc.chunk_due:
             break
-        chunk = step.run([])  # as the worker does after each batch while a pass is queued
+        chunk = step.run([])  # as the worker does after each batch while a chunk is due
         assert chunk.records == 0
         sent |= {c.slot for c, _ in chunk.commands}
-    assert proc.queued == 0
+    assert proc.queued == 0 and not proc.chunk_due
     assert sent == {"property:1-1000", "unit:1-1000-0001", CONTRACT, TENANT, CO_TENANT}
+
+
+def test_r09_a_tick_with_no_due_root_is_still_recorded_by_the_chunk_after_its_batch() -> None:
+    proc = ended_company(date(2026, 9, 30))
+    proc.config = config(date(2026, 10, 2))  # a new day on which no root is due
+    step = step_of(proc)
+    live = step.run([Record("ticks", 0, 0, b"tick", b'{"kind": "tick"}')], with_chunk=False)
+    assert live.meta_writes == [] and proc.queued == 0
+    assert proc.chunk_due  # nothing to project, but the day to record
+    recorded = step.run([]).meta_writes
+    assert recorded == [(DAY, "2026-10-02")] and not proc.chunk_due
