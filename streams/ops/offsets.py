@@ -36,18 +36,26 @@ def end_offsets(kafka: KafkaSettings, topic: str, client_id: str = "casavi-bridg
 
 
 def read_topic(kafka: KafkaSettings, topic: str, keep: Callable[[bytes | None], bool] | None = None,
-               timeout_s: float = 600.0, client_id: str = "casavi-bridge-read") -> Iterator[Any]:
+               timeout_s: float = 600.0, client_id: str = "casavi-bridge-read",
+               between: tuple[int, int] | None = None) -> Iterator[Any]:
     """The records of ``topic`` (those whose key ``keep`` accepts), from its beginning to the end
-    it has now; nothing is consumed or committed. ``TimeoutError`` after ``timeout_s``."""
+    it has now, or ``between`` two offsets of partition 0, inclusive (a compacted topic may hold
+    fewer); nothing is consumed or committed. ``TimeoutError`` after ``timeout_s``."""
     consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","), client_id=client_id,
                              enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=16 * 2**20)
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
+        if between is None:
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            if not tps:
+                return
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            ends = consumer.end_offsets(tps)
+        else:
+            tps = [TopicPartition(topic, 0)]
+            consumer.assign(tps)
+            consumer.seek(tps[0], between[0])
+            ends = {tps[0]: between[1] + 1}
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             if time.monotonic() > deadline:

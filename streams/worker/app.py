@@ -201,7 +201,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             return False
         topics = {name: table.changelog_topic.get_topic_name() for name, table in imaged.items()}
         try:
-            changed = changed_keys(partial(changelog_keys, kafka.bootstrap_servers), topics, delta)
+            changed = changed_keys(partial(changelog_keys, kafka), topics, delta)
         except (TimeoutError, KafkaError) as exc:
             log.warning("state image not used: the table writes since could not be read (%s)", exc)
             return False

@@ -89,17 +89,12 @@ def read_image(path: Path, identity: str) -> StateImage | None:
     if not path.exists():
         return None
     started = time.monotonic()
-    enabled = gc.isenabled()
-    gc.disable()  # a million objects created at once: nothing to collect among them
-    try:
+    try:  # called within Heap.loading: no collection runs while its objects are created
         with open(path, "rb") as f:
             image = pickle.load(f)
     except Exception as exc:  # noqa: BLE001 - a cache: whatever is wrong with it, load from the tables
         log.warning("state image %s not readable (%s): loading from the tables", path.name, type(exc).__name__)
         return None
-    finally:
-        if enabled:
-            gc.enable()
     if not isinstance(image, StateImage) or image.identity != identity:
         log.info("state image %s is of other settings, tables or code: loading from the tables", path.name)
         return None

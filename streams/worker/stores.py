@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
+
+from streams.ops.offsets import read_topic
+from streams.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -65,23 +67,9 @@ def remove_stores_ahead(tabledir: Path, app_id: str, tables: list[str], bootstra
     return removed
 
 
-def changelog_keys(bootstrap_servers: str, topic: str, first: int, last: int, timeout_s: float = 60.0) -> list[bytes]:
+def changelog_keys(kafka: KafkaSettings, topic: str, first: int, last: int, timeout_s: float = 60.0) -> list[bytes]:
     """The keys of a changelog's records between two offsets of partition 0, inclusive (a
     compacted changelog may have fewer). Raises ``TimeoutError`` when they cannot be read
     within ``timeout_s``."""
-    tp = TopicPartition(topic, 0)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), client_id="casavi-bridge-image-delta",
-                             group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
-    keys: list[bytes] = []
-    try:
-        consumer.assign([tp])
-        consumer.seek(tp, first)
-        deadline = time.monotonic() + timeout_s
-        while consumer.position(tp) <= last:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"changelog {topic} not read up to offset {last} within {timeout_s:.0f}s")
-            for records in consumer.poll(timeout_ms=500).values():
-                keys.extend(r.key for r in records if r.offset <= last and r.key is not None)
-    finally:
-        consumer.close()
-    return keys
+    return [r.key for r in read_topic(kafka, topic, lambda key: key is not None, timeout_s,
+                                      client_id="casavi-bridge-image-delta", between=(first, last))]
