@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka import KafkaConsumer
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 from kafka.structs import TopicPartition as SyncTopicPartition
@@ -53,6 +53,35 @@ def commit_group_offsets(bootstrap: str, group_id: str, offsets: Mapping[str, in
     admin = KafkaAdminClient(bootstrap_servers=_servers(bootstrap), client_id="casavi-bridge-bench")
     try:
         admin.alter_group_offsets(group_id, commits)
+    finally:
+        admin.close()
+
+
+def drop_history(bootstrap: str, offsets: Mapping[str, int]) -> None:
+    """Delete the records before ``offsets`` (partition 0; Kafka's DeleteRecords): the CDC
+    history of earlier runs, which no phase reads. Each scale-75 run adds about 25 GB to the
+    stack's CDC topics; without this, a few runs fill the disk. The CDC topics are compacted
+    (``connect/*-connector.json``) and Kafka deletes records only from a topic whose cleanup
+    policy includes ``delete``: the policy is widened for the deletion (with unlimited
+    retention, so time and size delete nothing) and then set back."""
+    wanted = {SyncTopicPartition(t, 0): o for t, o in offsets.items() if o > 0}
+    if not wanted:
+        return
+    keys = ("cleanup.policy", "retention.ms", "retention.bytes")
+    admin = KafkaAdminClient(bootstrap_servers=_servers(bootstrap), client_id="casavi-bridge-bench")
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, tp.topic) for tp in wanted],
+                                           config_filter="all")["topic"]
+        # what to set back: the topic's own value, or the default (DELETE) where it had none
+        restore = {name: {k: (("SET", c["value"]) if c["config_source"] == "DYNAMIC_TOPIC_CONFIG" else ("DELETE", None))
+                          for k, c in configs.items() if k in keys} for name, configs in described.items()}
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, tp.topic, configs={
+            "cleanup.policy": "compact,delete", "retention.ms": "-1", "retention.bytes": "-1"}) for tp in wanted])
+        try:
+            admin.delete_records(wanted, timeout_ms=60_000)
+        finally:
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs=configs)
+                                 for name, configs in restore.items()])
     finally:
         admin.close()
 

@@ -56,6 +56,7 @@ from bench.kafka_io import (  # noqa: E402
     copy_records,
     create_topics,
     delete_topics,
+    drop_history,
     edge_timestamps_ms,
     end_offsets,
     existing_topics,
@@ -202,6 +203,7 @@ class Bench:
     def start_pipeline(self, conn: psycopg.Connection[Any]) -> None:
         """Empty ERP, a worker that starts at the current end of the CDC topics, sink, simulator."""
         offsets = empty_erp(conn, self.bootstrap, self.cdc_prefix)
+        drop_history(self.bootstrap, offsets)
         env = self.env("live", self.cdc_prefix)
         app_id = env["BRIDGE_KAFKA__WORKER_APP_ID"]
         commit_group_offsets(self.bootstrap, app_id, offsets)
@@ -459,6 +461,7 @@ class Bench:
         until at least ``events`` records; returns the first ``events`` of them as ranges."""
         cfg = self.config
         start = empty_erp(conn, self.bootstrap, self.cdc_prefix)
+        drop_history(self.bootstrap, start)
         topics = topics_by_table(self.cdc_prefix)
         dataset = generate(cfg.seed, cfg.record_scale, self.today)
         segments: list[tuple[str, int]] = [(t, n) for t, n in load(conn, dataset).items() if n]
