@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka import KafkaConsumer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 from kafka.structs import TopicPartition as SyncTopicPartition
 
@@ -78,7 +78,15 @@ def drop_history(bootstrap: str, offsets: Mapping[str, int]) -> None:
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, tp.topic, configs={
             "cleanup.policy": "compact,delete", "retention.ms": "-1", "retention.bytes": "-1"}) for tp in wanted])
         try:
-            admin.delete_records(wanted, timeout_ms=60_000)
+            deadline = time.monotonic() + 60
+            while True:  # the brokers take the new policy a moment after the call returns
+                try:
+                    admin.delete_records(wanted, timeout_ms=60_000)
+                    break
+                except KafkaError as exc:
+                    if "PolicyViolation" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
         finally:
             admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs=configs)
                                  for name, configs in restore.items()])

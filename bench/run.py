@@ -812,47 +812,55 @@ def main(argv: list[str] | None = None) -> int:
         f" (production pacing is {PRODUCTION_REQUESTS_PER_MINUTE}/min)")
     failed: str | None = None
     wall = time.monotonic()
+    out = RESULTS_DIR / f"{name}.json"
+
+    def save() -> None:
+        """The results measured so far: written after every phase, so a run that stops
+        keeps what it measured."""
+        results = bench.results
+        if "d" in skip:
+            results.pop("d_peak_rss_mib", None)
+        document = {
+            "name": name,
+            "started_at": started_at,
+            "mode": "quick" if config.quick else "full",
+            "elapsed_s": round(time.monotonic() - wall, 1),
+            "config": {**config.__dict__, "production_requests_per_minute": PRODUCTION_REQUESTS_PER_MINUTE,
+                       "skipped": sorted(skip)},
+            "machine": machine_info(status_versions),
+            "summary": summary(results),
+            "results": results,
+            "notes": bench.notes,
+            "failed": failed,
+        }
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+    def phase_c(conn: psycopg.Connection[Any]) -> None:
+        bench.phase_c(conn, report="c" not in skip)
+
+    phases: list[tuple[str, Callable[[psycopg.Connection[Any]], None]]] = [
+        ("c", phase_c), ("a", bench.phase_a),
+              ("t", bench.phase_t), ("e", bench.phase_e), ("p", bench.phase_p)]
     try:
         with bench.connect() as conn:
-            if {"a", "c", "e", "p", "t"} - skip:
-                bench.phase_c(conn, report="c" not in skip)
-            if "a" not in skip:
-                bench.phase_a(conn)
-            if "t" not in skip:
-                bench.phase_t(conn)
-            if "e" not in skip:
-                bench.phase_e(conn)
-            if "p" not in skip:
-                bench.phase_p(conn)
+            for phase, run_phase in phases:
+                # (c) builds the company and the running pipeline the other phases measure on
+                if phase not in skip or (phase == "c" and {"a", "c", "e", "p", "t"} - skip):
+                    run_phase(conn)
+                    save()
             bench.stop_processes()
             if "b" not in skip:
                 bench.phase_b(conn)
     except KeyboardInterrupt:
         failed = "interrupted"
-    except Exception as exc:  # noqa: BLE001 - report what was measured so far, then fail
+    except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - report what was measured so far, then fail
         failed = f"{type(exc).__name__}: {exc}"
     finally:
         bench.cleanup(args.keep_topics)
         if args.stack_down:
             bring_down(settings)
-    if "d" in skip:
-        bench.results.pop("d_peak_rss_mib", None)
-    document = {
-        "name": name,
-        "started_at": started_at,
-        "mode": "quick" if config.quick else "full",
-        "elapsed_s": round(time.monotonic() - wall, 1),
-        "config": {**config.__dict__, "production_requests_per_minute": PRODUCTION_REQUESTS_PER_MINUTE,
-                   "skipped": sorted(skip)},
-        "machine": machine_info(status_versions),
-        "summary": summary(bench.results),
-        "results": bench.results,
-        "notes": bench.notes,
-        "failed": failed,
-    }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"{name}.json"
-    out.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    save()
     say()
     print_table(table_rows(bench.results, config))
     say()
