@@ -64,7 +64,7 @@ def _same(a: Processor, b: Processor) -> None:
     assert {d: s for d, s in a.due.by_day.items()} == {d: s for d, s in b.due.by_day.items()}
 
 
-def test_the_state_pickles_as_value_tuples_and_comes_back_equal_with_its_indexes_and_shared_values() -> None:
+def test_the_state_pickles_as_value_lists_per_column_and_comes_back_equal_with_its_indexes_and_shared_values() -> None:
     ds = random_dataset(5, properties=4, units_per_property=5, today=TODAY)
     proc = _stored({}, {})
     proc.fold(ds.changes())
