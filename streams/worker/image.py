@@ -7,8 +7,8 @@ the due-day index, the emitted table's root -> slots index and the slots casavi 
 apply — with the changelog offsets of the ``rows`` and ``emitted`` tables it reflects.
 
 Written between two batches by a forked child process: the child sees the worker's memory
-as it was at that moment (copy-on-write) and writes it to a temporary file renamed into
-place; the worker goes on at once. At most one child runs; a new image is written once
+as it was at that moment (copy-on-write) and writes it, at the lowest CPU priority, to a
+temporary file renamed into place; the worker goes on at once. At most one child runs; a new image is written once
 ``BRIDGE_WORKER__IMAGE_INTERVAL_S`` have passed, the state changed and the worker has caught
 up (not during a bulk load). While it writes, the child needs up to the worker's memory again
 for the pages the worker changes meanwhile and for its own bookkeeping.
@@ -178,6 +178,9 @@ class ImageWriter:
         if pid == 0:  # the child: write and leave at once, running none of the worker's exit handlers
             code = 0
             try:
+                # the lowest CPU priority: pickling a million rows takes a core for half a minute,
+                # which live changes of the worker (and Kafka beside it) must not wait for
+                os.nice(19)
                 gc.disable()
                 write_image(self.path, image)
             except BaseException:  # noqa: BLE001 - nothing to report to in the child; the worker logs the code
