@@ -56,6 +56,7 @@ from streams.worker.rowcodec import dumps_entry, loads_entry, loads_position
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
 from streams.worker.heap import Heap
+from streams.worker.consumer import App
 from streams.worker.intake import take_batches
 from streams.worker.image import ImageWriter, changed_keys, delta_of, image_identity, image_path, read_image
 from streams.worker.stores import changelog_keys
@@ -70,6 +71,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_CHECK_S = 5.0  # how often the worker looks whether a state image is due
 IMAGE_DELTA_MIN = 100_000  # table writes since an image read again at start at least before loading every row instead
+PRODUCER_BATCH_BYTES = 1024 * 1024
 RETRY = Backoff(base_s=0.5, cap_s=30.0, max_retries=8, exhausted_s=30.0)
 _rng = random.Random()
 
@@ -112,7 +114,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     tables = {"rows": "erp-rows", "emitted": f"emitted-{system}", "meta": f"worker-meta-{system}",
               "pending": "pending-roots"}
     subscription = [*table_of_topic, kafka.ticks_topic, kafka.receipts_topic]
-    app = faust.App(
+    app = App(  # Faust's, with a consumer that hands records over without tasks per record
         kafka.worker_app_id,
         broker=_broker_url(kafka.bootstrap_servers),
         store=kafka.store,
@@ -133,6 +135,9 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         # Debezium JSON events with schemas are ~5 KB: fetch big chunks per partition
         consumer_max_fetch_size=MAX_RECORD_BYTES,
         producer_max_request_size=MAX_RECORD_BYTES,
+        # a batch's table writes are produced at once (``TableWrites``), one request per partition
+        # at a time: 1 MiB per request, not Faust's 16 KiB (hundreds of round trips per batch)
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         # events read ahead of the batch in progress: one batch (Debezium's ~5 KB events: about
         # 30 MiB) keeps the next batch ready without holding four during a bulk load
         stream_buffer_maxsize=batch_size,
@@ -238,14 +243,16 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         log.info("state loaded: %d rows, %d emitted entities in %.1fs; %d roots queued for a pass",
                  processor.row_count, processor.emitted_count, time.monotonic() - started, processor.queued)
 
-    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes | None]]) -> int | None:
+    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes | None]],
+                      partition: int | None = None) -> int | None:
         """Produce and await delivery; Kafka being away is transient: retry until it is back.
-        Returns the topic's end offset after the records (None when the client does not tell)."""
+        Returns the topic's end offset after the records (None when the client does not tell).
+        ``partition`` None: the key's partition (the producer's partitioner)."""
         attempt = 0
         while True:
             try:
                 producer = app.producer  # straight to the client: no per-message Faust bookkeeping
-                futures = [await producer.send(topic, key, value, None, None, None) for key, value in records]
+                futures = [await producer.send(topic, key, value, partition, None, None) for key, value in records]
                 delivered = await asyncio.gather(*futures)
                 offsets = [m.offset for m in delivered if isinstance(getattr(m, "offset", None), int)]
                 return max(offsets) + 1 if offsets else None

@@ -22,12 +22,13 @@ from typing import Any
 
 from faust.types import TP
 
-Deliver = Callable[[str, Sequence[tuple[bytes, bytes | None]]], Awaitable[int | None]]
+# produce records to a partition of a topic, await them; the partition's end offset after them
+Deliver = Callable[[str, Sequence[tuple[bytes, bytes | None]], int | None], Awaitable[int | None]]
 
 
 class TableWrites:
     def __init__(self, deliver: Deliver) -> None:
-        self._deliver = deliver  # produce records to a topic, await them; the topic's end offset after them
+        self._deliver = deliver
         self._writes: dict[Any, dict[str, bytes | None]] = {}  # table -> key -> value (None: delete)
 
     def __len__(self) -> int:
@@ -61,7 +62,8 @@ class TableWrites:
             records = [(_encoded(changelog.prepare_key(k, table.key_serializer)),
                         None if v is None else _encoded(changelog.prepare_value(v, table.value_serializer)))
                        for k, v in items.items()]
-            sends.append((store, topic, self._deliver(topic, records)))
+            # the tables have one partition (``build_app``): no partitioner to hash every key
+            sends.append((store, topic, self._deliver(topic, records, 0)))
         ends = await asyncio.gather(*(send for _, _, send in sends))
         for (store, topic, _), end in zip(sends, ends, strict=True):
             if end is not None:  # the offset of the last record: the store holds everything up to it

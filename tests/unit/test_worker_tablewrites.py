@@ -29,7 +29,8 @@ def test_a_batch_writes_each_key_once_and_moves_the_offset_past_its_changelog_re
     rows, pending, persisted = tables()
     produced: dict[str, list[tuple[bytes, bytes | None]]] = {}
 
-    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes | None]]) -> int | None:
+    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes | None]], partition: int | None) -> int | None:
+        assert partition == 0  # the tables' only partition, named: no partitioner hashes the keys
         produced.setdefault(topic, []).extend(records)
         return len(produced[topic]) + 10  # the topic held 10 records before
 
@@ -58,7 +59,7 @@ def test_a_batch_writes_each_key_once_and_moves_the_offset_past_its_changelog_re
 def test_a_failed_delivery_does_not_move_the_persisted_offset() -> None:
     rows, _, persisted = tables()
 
-    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes | None]]) -> int | None:
+    async def deliver(topic: str, records: Sequence[tuple[bytes, bytes | None]], partition: int | None) -> int | None:
         raise ConnectionError("broker away")
 
     writes = TableWrites(deliver)
