@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg import sql
 
-from bench.kafka_io import end_offsets
+from bench.kafka_io import drop_history, end_offsets
 from streams.cdc.topics import topics_by_table
 from streams.demo.generate import Dataset, load
 from streams.erp.schema import ERP_SCHEMA
@@ -24,7 +24,8 @@ def empty_erp(conn: Any, bootstrap: str, prefix: str, timeout_s: float = 300.0) 
     insert and delete a marker row and wait until its events reached the mandant topic.
     Debezium's single task emits changes in commit order, so the returned end offsets of all
     CDC topics lie after the deletes (a few may still trail; a worker ignores deletes of rows
-    it never saw)."""
+    it never saw). The CDC records before them, which no phase reads, are deleted
+    (``drop_history``)."""
     load(conn, Dataset(seed=0, scale=0.0, today=date.today()), replace=True)  # no rows: deletes only
     topics = topics_by_table(prefix)
     marker_topic = topics["mandant"]
@@ -36,7 +37,9 @@ def empty_erp(conn: Any, bootstrap: str, prefix: str, timeout_s: float = 300.0) 
     # insert + delete + tombstone
     wait_until(lambda: end_offsets(bootstrap, [marker_topic])[marker_topic] >= before + 3, timeout_s,
                "the marker row captured by Debezium")
-    return end_offsets(bootstrap, topics.values())
+    offsets = end_offsets(bootstrap, topics.values())
+    drop_history(bootstrap, offsets)
+    return offsets
 
 
 @dataclass(frozen=True)

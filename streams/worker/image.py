@@ -8,9 +8,9 @@ apply — with the changelog offsets of the ``rows`` and ``emitted`` tables it r
 
 Written between two batches by a forked child process: the child sees the worker's memory
 as it was at that moment (copy-on-write) and writes it, at the lowest CPU priority, to a
-temporary file renamed into place; the worker goes on at once. At most one child runs; a new image is written once
-``BRIDGE_WORKER__IMAGE_INTERVAL_S`` have passed, the state changed and the worker has caught
-up (not during a bulk load). While it writes, the child needs up to the worker's memory again
+temporary file renamed into place; the worker goes on at once. At most one child runs; a new
+image is written once ``BRIDGE_WORKER__IMAGE_INTERVAL_S`` have passed, the state changed and
+the worker has caught up (not during a bulk load). While it writes, the child needs up to the worker's memory again
 for the pages the worker changes meanwhile and for its own bookkeeping.
 
 At start the image is taken when it was written for the same tables, settings and code (the

@@ -22,6 +22,7 @@ from typing import Any
 
 from faust.types import TP
 
+PARTITION = 0  # the tables' only partition (``build_app``): named, so no partitioner hashes every key
 # produce records to a partition of a topic, await them; the partition's end offset after them
 Deliver = Callable[[str, Sequence[tuple[bytes, bytes | None]], int | None], Awaitable[int | None]]
 
@@ -62,12 +63,11 @@ class TableWrites:
             records = [(_encoded(changelog.prepare_key(k, table.key_serializer)),
                         None if v is None else _encoded(changelog.prepare_value(v, table.value_serializer)))
                        for k, v in items.items()]
-            # the tables have one partition (``build_app``): no partitioner to hash every key
-            sends.append((store, topic, self._deliver(topic, records, 0)))
+            sends.append((store, topic, self._deliver(topic, records, PARTITION)))
         ends = await asyncio.gather(*(send for _, _, send in sends))
         for (store, topic, _), end in zip(sends, ends, strict=True):
             if end is not None:  # the offset of the last record: the store holds everything up to it
-                store.set_persisted_offset(TP(topic, 0), end - 1)
+                store.set_persisted_offset(TP(topic, PARTITION), end - 1)
 
 
 def _encoded(prepared: tuple[Any, Any]) -> bytes:
