@@ -252,6 +252,11 @@ class WorkerSettings(BaseModel):
         description="how often, at most, the worker lets Python's cyclic collector walk its whole state (a "
                     "pause of about a second at a million rows); in between, what survives a batch is frozen "
                     "out of the collector's walks (streams.worker.heap). 0: Python's own collections")
+    row_cache: int = Field(
+        default=100_000, ge=1_000,
+        description="ERP rows the worker keeps in memory after reading them from its state table (about 0.5 KB "
+                    "each); every other row stays in the table's local RocksDB store, only keys and indexes "
+                    "are held (streams.projection.stored)")
     rocksdb_write_buffer_mib: int = Field(
         default=16, ge=1, le=1024,
         description="write buffer of each table's local RocksDB store (two per store); RocksDB's default is "

@@ -41,6 +41,19 @@ class MultiMap(dict[Any, "V | set[V]"], Generic[V]):
         elif s is not None and s == v:
             del self[k]
 
+    def discard_values(self, values: Collection[V]) -> None:
+        """Take ``values`` out under every key (one look at each key)."""
+        for k, s in list(self.items()):
+            if isinstance(s, set):
+                if not s.isdisjoint(values):
+                    s.difference_update(values)
+                    if len(s) == 1:
+                        self[k] = next(iter(s))
+                    elif not s:
+                        del self[k]
+            elif s in values:
+                del self[k]
+
     def of(self, k: Any) -> Collection[V]:
         """The values of ``k`` (empty when none); a live view: copy it before changing the map."""
         s = self.get(k)

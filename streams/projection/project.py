@@ -72,12 +72,13 @@ def project_roots(
 
 
 def all_roots(state: ErpState) -> set[Root]:
-    roots: set[Root] = {PropertyRoot(p.property_id) for p in state.properties.values()}
-    roots.update(UnitRoot(u.unit_id) for u in state.units.values())
-    roots.update(PersonRoot(p.person_id) for p in state.persons.values())
-    roots.update(StaffRoot(u.user_id) for u in state.staff_users.values())
-    roots.update(DocumentRoot(d.document_id) for d in state.documents.values())
-    roots.update(TicketRoot(t.ticket_id) for t in state.tickets.values())
+    """The root of every row a root is named after (from the keys: no row is read)."""
+    roots: set[Root] = {PropertyRoot(k[0]) for k in state.properties}
+    roots.update(UnitRoot(k[0]) for k in state.units)
+    roots.update(PersonRoot(k[0]) for k in state.persons)
+    roots.update(StaffRoot(k[0]) for k in state.staff_users)
+    roots.update(DocumentRoot(k[0]) for k in state.documents)
+    roots.update(TicketRoot(k[0]) for k in state.tickets)
     return roots
 
 

@@ -21,11 +21,16 @@ projection (R21).
 
 For a restart, the worker rebuilds the state from its persisted rows with
 ``set_row``/``remove_row`` or ``dump``/``load``.
+
+Given a ``RowSource`` (the worker's state table) the state runs in *store mode*
+(``streams.projection.stored``): it keeps the keys of every table and the indexes in memory and
+reads rows from the state table when asked; ``new_batch`` marks where the rows written before
+have reached the table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from operator import attrgetter
 from typing import Any, cast
 
@@ -64,6 +69,7 @@ from streams.erp.rows import (
 )
 from streams.projection.multimap import MultiMap
 from streams.projection.shared import SharedValues
+from streams.projection.stored import RowCache, RowSource, StoredTable
 from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot, UnitRoot
 
 
@@ -119,36 +125,54 @@ _INDEXED: dict[str, tuple[tuple[str, str, str], ...]] = {
 }
 _INDEXED["property"] += (("properties_by_team", "team_id", "property_id"),)
 _INDEX_NAMES = tuple(index for indexes in _INDEXED.values() for index, _, _ in indexes)
+# every index names a key column of its row as the value, and either both values are key columns
+# or the value is the whole key: ``forget_rows`` finds a row's entries by its key alone
+assert all(value_col in ROW_MODELS[table].primary_key
+           and (key_col in ROW_MODELS[table].primary_key or ROW_MODELS[table].primary_key == (value_col,))
+           for table, indexes in _INDEXED.items() for _, key_col, value_col in indexes)
+
+
+def _unattached(table: str, key: Key) -> Mapping[str, Any] | None:
+    raise RuntimeError("a state loaded from an image reads rows only once attached to its state table")
 
 
 class ErpState:
-    """In-memory ERP state with secondary indexes. Not thread-safe; one per worker."""
+    """ERP state with secondary indexes. Not thread-safe; one per worker. Without ``source``
+    every row is held in memory; with it (store mode) only the keys, the rows written since
+    ``new_batch`` and up to ``cache_rows`` rows read lately."""
 
-    def __init__(self) -> None:
-        self._tables: dict[str, dict[Key, ErpRow]] = {t: {} for t in ROW_MODELS}
-        self._shared = SharedValues()  # one object per repeated column value
+    def __init__(self, source: RowSource | None = None, cache_rows: int = 100_000) -> None:
+        self.cache: RowCache | None = None
+        self._tables: dict[str, MutableMapping[Key, ErpRow]]
+        if source is None:
+            self._tables = {t: {} for t in ROW_MODELS}
+        else:
+            cache = self.cache = RowCache(cache_rows)
+            self._tables = {t: StoredTable(t, source, cache) for t in ROW_MODELS}
+        # one object per repeated column value (rows held in memory only)
+        self._shared: SharedValues | None = SharedValues() if source is None else None
         # typed views of the same dicts
-        self.mandants = cast(dict[Key, MandantRow], self._tables["mandant"])
-        self.properties = cast(dict[Key, PropertyRow], self._tables["property"])
-        self.buildings = cast(dict[Key, BuildingRow], self._tables["building"])
-        self.units = cast(dict[Key, UnitRow], self._tables["unit"])
-        self.person_types = cast(dict[Key, PersonTypeRow], self._tables["person_type"])
-        self.persons = cast(dict[Key, PersonRow], self._tables["person"])
-        self.contracts = cast(dict[Key, ContractRow], self._tables["contract"])
-        self.contract_parties = cast(dict[Key, ContractPartyRow], self._tables["contract_party"])
-        self.property_owners = cast(dict[Key, PropertyOwnerRow], self._tables["property_owner"])
-        self.caretakers = cast(dict[Key, CaretakerRow], self._tables["caretaker"])
-        self.staff_users = cast(dict[Key, StaffUserRow], self._tables["staff_user"])
-        self.teams = cast(dict[Key, TeamRow], self._tables["team"])
-        self.team_members = cast(dict[Key, TeamMemberRow], self._tables["team_member"])
-        self.property_users = cast(dict[Key, PropertyUserRow], self._tables["property_user"])
-        self.document_types = cast(dict[Key, DocumentTypeRow], self._tables["document_type"])
-        self.documents = cast(dict[Key, DocumentRow], self._tables["document"])
-        self.ticket_types = cast(dict[Key, TicketTypeRow], self._tables["ticket_type"])
-        self.ticket_statuses = cast(dict[Key, TicketStatusRow], self._tables["ticket_status"])
-        self.ticket_priorities = cast(dict[Key, TicketPriorityRow], self._tables["ticket_priority"])
-        self.tickets = cast(dict[Key, TicketRow], self._tables["ticket"])
-        self.ticket_notes = cast(dict[Key, TicketNoteRow], self._tables["ticket_note"])
+        self.mandants = cast(MutableMapping[Key, MandantRow], self._tables["mandant"])
+        self.properties = cast(MutableMapping[Key, PropertyRow], self._tables["property"])
+        self.buildings = cast(MutableMapping[Key, BuildingRow], self._tables["building"])
+        self.units = cast(MutableMapping[Key, UnitRow], self._tables["unit"])
+        self.person_types = cast(MutableMapping[Key, PersonTypeRow], self._tables["person_type"])
+        self.persons = cast(MutableMapping[Key, PersonRow], self._tables["person"])
+        self.contracts = cast(MutableMapping[Key, ContractRow], self._tables["contract"])
+        self.contract_parties = cast(MutableMapping[Key, ContractPartyRow], self._tables["contract_party"])
+        self.property_owners = cast(MutableMapping[Key, PropertyOwnerRow], self._tables["property_owner"])
+        self.caretakers = cast(MutableMapping[Key, CaretakerRow], self._tables["caretaker"])
+        self.staff_users = cast(MutableMapping[Key, StaffUserRow], self._tables["staff_user"])
+        self.teams = cast(MutableMapping[Key, TeamRow], self._tables["team"])
+        self.team_members = cast(MutableMapping[Key, TeamMemberRow], self._tables["team_member"])
+        self.property_users = cast(MutableMapping[Key, PropertyUserRow], self._tables["property_user"])
+        self.document_types = cast(MutableMapping[Key, DocumentTypeRow], self._tables["document_type"])
+        self.documents = cast(MutableMapping[Key, DocumentRow], self._tables["document"])
+        self.ticket_types = cast(MutableMapping[Key, TicketTypeRow], self._tables["ticket_type"])
+        self.ticket_statuses = cast(MutableMapping[Key, TicketStatusRow], self._tables["ticket_status"])
+        self.ticket_priorities = cast(MutableMapping[Key, TicketPriorityRow], self._tables["ticket_priority"])
+        self.tickets = cast(MutableMapping[Key, TicketRow], self._tables["ticket"])
+        self.ticket_notes = cast(MutableMapping[Key, TicketNoteRow], self._tables["ticket_note"])
         # secondary indexes
         self.properties_by_mandant = _Index()  # mandant_no -> property_id
         self.buildings_by_property = _Index()  # property_id -> building_id
@@ -245,6 +269,11 @@ class ErpState:
     def rows(self, table: str) -> Mapping[Key, ErpRow]:
         return self._table(table)
 
+    def key_values(self, table: str) -> list[Any]:
+        """The keys of a table with a one-column key, as values, copied (no row is read)."""
+        t = self._table(table)
+        return list(t.keys_) if isinstance(t, StoredTable) else [k[0] for k in t]
+
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
 
@@ -265,7 +294,7 @@ class ErpState:
             return self._remove(table, t, key)
         if change.after is None:
             raise ValueError(f"change of erp.{table} with op {change.op!r} has no row after it")
-        row = self._shared.share(parse_row(table, change.after))
+        row = self._share(parse_row(table, change.after))
         roots: set[Root] = set()
         if change.op == "u" and change.before is not None:
             old_key = self._key_from(table, change.before)
@@ -278,19 +307,62 @@ class ErpState:
         """Store one row while rebuilding from a persisted table: what it affects is not
         computed (``apply`` does that for a change). Returns the row as stored."""
         t = self._table(table)
-        parsed = row if isinstance(row, ErpRow) else self._shared.share(parse_row(table, row))
+        parsed = row if isinstance(row, ErpRow) else self._share(parse_row(table, row))
         if parsed.table != table:
             raise ValueError(f"a row of erp.{parsed.table} cannot be stored in erp.{table}")
         old = t.get(parsed.key)
         if old is not None:
             self._unindex(old)
-        t[parsed.key] = parsed
+        if isinstance(t, StoredTable):  # the state table holds the row already
+            t.stored(parsed.key)
+        else:
+            t[parsed.key] = parsed
         self._index(parsed)
         return parsed
+
+    def forget_rows(self, table: str, keys: Iterable[Key]) -> None:
+        """Take rows out of the state without computing what they affect, also in store mode
+        where the state table may hold a newer row than the state knew under the key (a start
+        from an image and the table writes after it): index entries of such a row are found by
+        its key, not by its old values. ``set_row`` then stores the row the table holds."""
+        t = self._table(table)
+        keys = [normalize_key(table, k) for k in keys]
+        if not isinstance(t, StoredTable):
+            for key in keys:
+                self._remove(table, t, key)
+            return
+        pk = ROW_MODELS[table].primary_key
+        gone: set[Any] = set()
+        for key in keys:
+            if key in t:
+                t.forget(key)
+                gone.add(key[0] if len(pk) == 1 else key)
+        if not gone:
+            return
+        for index, key_col, value_col in _INDEXED.get(table, ()):
+            entries: MultiMap[Any] = getattr(self, index)
+            if key_col in pk:  # both of the entry's values are in the key
+                for key in keys:
+                    values = dict(zip(pk, key))
+                    entries.discard(values[key_col], values[value_col])
+            else:  # the value is the row's one key column (``_INDEXED``): dropped under any key
+                entries.discard_values(gone)
+
+    def new_batch(self) -> None:
+        """Store mode: the rows written so far are in the state table now (the worker carried
+        the batch out); they may leave memory."""
+        if self.cache is None:
+            return
+        for t in self._tables.values():
+            cast(StoredTable, t).new_batch()
+        self.cache.age()
 
     def remove_row(self, table: str, key: Key) -> set[Root]:
         t = self._table(table)
         return self._remove(table, t, normalize_key(table, key))
+
+    def _share(self, row: ErpRow) -> ErpRow:
+        return row if self._shared is None else self._shared.share(row)
 
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         """Every stored row as plain column dicts, per table (non-empty tables only)."""
@@ -312,17 +384,28 @@ class ErpState:
         would leave a restarted worker's heap with a million freed tuples between the rows
         built after them: 160 MiB more RSS at a million rows than the same state folded),
         the indexes and the shared values as they are. Equal values stay one
-        object: pickle writes each object once."""
+        object: pickle writes each object once. In store mode the keys of each table instead
+        of its rows: the state table holds them (``attach`` names it again after loading)."""
+        indexes = {index: getattr(self, index) for index in _INDEX_NAMES}
+        if self.cache is not None:
+            return {"keys": {name: cast(StoredTable, t).keys_ for name, t in self._tables.items() if t},
+                    "cache_rows": self.cache.max_rows, "indexes": indexes}
         tables = {}
         for name, t in self._tables.items():
             if t:
                 rows = t.values()
                 tables[name] = [list(map(attrgetter(c), rows)) for c in row_columns(name)]
-        return {"tables": tables, "shared": self._shared,
-                "indexes": {index: getattr(self, index) for index in _INDEX_NAMES}}
+        return {"tables": tables, "shared": self._shared, "indexes": indexes}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """The rows rebuilt without validation: they were validated when they were folded."""
+        if "keys" in state:  # store mode
+            self.__init__(source=_unattached, cache_rows=state["cache_rows"])  # type: ignore[misc]
+            for name, keys in state["keys"].items():
+                cast(StoredTable, self._tables[name]).keys_ = keys
+            for index, value in state["indexes"].items():
+                setattr(self, index, value)
+            return
         self.__init__()  # type: ignore[misc]
         tables: dict[str, list[list[Any]]] = state["tables"]
         for name, columns in tables.items():
@@ -342,6 +425,12 @@ class ErpState:
         for index, value in state["indexes"].items():
             setattr(self, index, value)
 
+    def attach(self, source: RowSource) -> None:
+        """Store mode, after loading an image: where the rows are read from."""
+        for t in self._tables.values():
+            if isinstance(t, StoredTable):
+                t.source = source
+
     def iter_rows(self) -> Iterator[tuple[str, ErpRow]]:
         for name, t in self._tables.items():
             for r in t.values():
@@ -349,7 +438,7 @@ class ErpState:
 
     # --- internals ------------------------------------------------------------------------
 
-    def _table(self, table: str) -> dict[Key, ErpRow]:
+    def _table(self, table: str) -> MutableMapping[Key, ErpRow]:
         t = self._tables.get(table)
         if t is None:
             raise UnknownTable(table)
@@ -371,7 +460,7 @@ class ErpState:
                 return key
         raise ValueError(f"delete of erp.{change.table} names no key")
 
-    def _put(self, table: str, t: dict[Key, ErpRow], row: ErpRow) -> set[Root]:
+    def _put(self, table: str, t: MutableMapping[Key, ErpRow], row: ErpRow) -> set[Root]:
         key = row.key
         old = t.get(key)
         if old is not None and old == row:
@@ -382,7 +471,7 @@ class ErpState:
         self._index(row)
         return self._affected(table, old, row)
 
-    def _remove(self, table: str, t: dict[Key, ErpRow], key: Key) -> set[Root]:
+    def _remove(self, table: str, t: MutableMapping[Key, ErpRow], key: Key) -> set[Root]:
         old = t.pop(key, None)
         if old is None:
             return set()

@@ -50,9 +50,9 @@ from streams.stack.paths import StackPaths
 from streams.settings import BridgeSettings
 from streams.worker.control import PASS_RECORD
 from streams.projection.model import EmittedEntry
-from streams.worker.processor import Processor
+from streams.worker.processor import Processor, StoredEntry
 from streams.worker.step import BatchOutcome, BatchStep, Record
-from streams.worker.rowcodec import dumps_entry, loads_entry, loads_position
+from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
 from streams.worker.heap import Heap
@@ -163,10 +163,10 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     if on_topic is not None:
         status.topic_records(on_topic)
 
-    def stored_position(key: str) -> tuple[str, str, int] | None:
-        """The source position of a row's last change, as the state table holds it."""
+    def stored_entry(key: str) -> StoredEntry | None:
+        """A row and the source position of its last change, as the state table holds them."""
         entry = rows.get(key)
-        return None if entry is None else loads_position(entry)
+        return None if entry is None else loads_entry(entry)
 
     def stored_emitted(slot: str) -> EmittedEntry | None:
         """What was last emitted for a casavi slot, as the emitted table holds it."""
@@ -176,7 +176,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk,
                           pass_budget_s=settings.worker.pass_budget_ms / 1000,
                           max_pending=settings.worker.max_deferred_roots, max_defer_s=settings.worker.max_defer_s,
-                          stored_position=stored_position, stored_emitted=stored_emitted)
+                          stored_entry=stored_entry, stored_emitted=stored_emitted, row_cache=settings.worker.row_cache)
     step = BatchStep(processor, Decoder(mapping_of(settings.source), settings.source.unavailable_value_placeholder),
                      table_of_topic, control_topic=kafka.ticks_topic, receipts_topic=kafka.receipts_topic,
                      max_command_bytes=kafka.max_command_bytes, schema_id=command_schema_id(kafka))
@@ -211,9 +211,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             log.warning("state image not used: the table writes since could not be read (%s)", exc)
             return False
         processor.load_image(image.parts)
-        for key in changed.get("rows", ()):
-            value = rows.get(key)
-            processor.reload_row(key, *(loads_entry(value) if value is not None else (None, None)))
+        processor.reload_rows({key: stored_entry(key) for key in changed.get("rows", ())})
         processor.reload_emitted({slot: None if (value := emitted.get(slot)) is None else fastjson.loads(value)
                                   for slot in changed.get("emitted", ())})
         log.info("state from the image and %d rows, %d emitted slots written since", len(changed.get("rows", ())),

@@ -37,7 +37,7 @@ from streams.casavi.import_contract import CONTENT_TOO_LARGE
 from streams.cdc.model import UNAVAILABLE, Row, RowChange
 from streams.commands.model import CasaviCommand, DeadLetter
 from streams.commands.receipts import DEPENDENCY_CODES, Receipt
-from streams.erp.rows import DERIVED_COLUMNS, row_dict
+from streams.erp.rows import DERIVED_COLUMNS, Key, row_dict
 from streams.erp.schema import TABLES
 from streams.projection.diff import EmittedTable, plan
 from streams.projection.due import DUE_TABLES, DueIndex, roots_of_due_row
@@ -73,6 +73,8 @@ class FoldResult:
 FAILED = "failed:"
 
 EmittedWrite = tuple[str, dict[str, Any] | None]
+StoredEntry = tuple[Row | None, Position | None]  # an entry of the state table: the row (None: deleted), its position
+ROW_CACHE: int = WorkerSettings.model_fields["row_cache"].default  # rows read from the state table kept in memory
 
 
 @dataclass
@@ -148,9 +150,10 @@ class PassChunk:
 class Processor:
     def __init__(self, config: SyncSettings, system: str = "test", pass_chunk: int = PASS_CHUNK,
                  max_pending: int = 1_000_000, max_defer_s: float = 10.0,
-                 stored_position: Callable[[str], Position | None] | None = None,
+                 stored_entry: Callable[[str], StoredEntry | None] | None = None,
                  stored_emitted: Callable[[str], EmittedEntry | None] | None = None,
-                 pass_budget_s: float = PASS_BUDGET_S, clock: Callable[[], float] = time.perf_counter) -> None:
+                 pass_budget_s: float = PASS_BUDGET_S, clock: Callable[[], float] = time.perf_counter,
+                 row_cache: int = ROW_CACHE) -> None:
         self.config = config
         self.system = system  # the casavi system the emitted table is about (R22)
         self.fingerprint = config_fingerprint(config)
@@ -173,7 +176,14 @@ class Processor:
         self._flushing: deque[Root] = deque()  # the pending roots of a flush in progress, in order
         # transaction -> (changes seen so far, when last seen)
         self._tx_changes: dict[str, tuple[int, float]] = {}
-        self.state = ErpState()
+        # With ``stored_entry`` (the worker reads its state table by key) the state keeps keys and
+        # indexes in memory and reads rows from the table (``ErpState`` store mode); without, it
+        # holds every row.
+        self._stored_entry = stored_entry
+        # entries whose position the batch checked: their rows are read by the fold that follows
+        # (written rows then stay in the state until the next batch, when this is cleared)
+        self._entries: dict[str, StoredEntry] = {}
+        self.state = ErpState(self._stored_row if stored_entry is not None else None, row_cache)
         self.emitted = EmittedTable(stored=stored_emitted)
         # slots casavi did not apply -> their root key; and, for those that wait for another
         # entity (a contract for its contact), needed slot -> waiting slots
@@ -182,10 +192,8 @@ class Processor:
         self._letters: list[DeadLetter] = []
         # state-table key -> source position of the last change applied to that row (deletes
         # included): a replayed or duplicated older change never takes the state back in time.
-        # With ``stored_position`` (the worker reads its state table) only the positions the
-        # current batch wrote are held here (its writes reach the table when the batch is
-        # carried out); without, all of them (about 200 bytes a row at a million rows).
-        self._stored_position = stored_position
+        # With ``stored_entry`` only the positions the current batch wrote are held here (its
+        # writes reach the table when the batch is carried out); without, all of them.
         self.positions: dict[str, PositionOrder] = {}
         # slots casavi cannot take (R16: content over its limit) -> what was rejected: each
         # rejection is a dead letter once, not at every projection of its root
@@ -216,7 +224,7 @@ class Processor:
             stored = self.state.set_row(table, row)
             if table in DUE_TABLES:  # without a day, the start projects every root with today's rules
                 self.due.add(stored, self.day or self.today())
-        if position is not None and self._stored_position is None:
+        if position is not None and self._stored_entry is None:
             self.positions[key] = position_order(position)
 
     def load_emitted(self, entry: dict[str, Any]) -> None:
@@ -234,21 +242,29 @@ class Processor:
     def load_image(self, parts: dict[str, Any]) -> None:
         """Instead of ``load_row`` and ``load_emitted`` for every entry: the parts of an image."""
         self.state = parts["state"]
+        if self.state.cache is not None:
+            self.state.attach(self._stored_row)
         self.due.by_day = parts["due"]
         self.positions = parts["positions"]
         self.emitted.load_image(parts["emitted"])
         self.failed = parts["failed"]
 
-    def reload_row(self, key: str, row: Row | None, position: Position | None) -> None:
-        """An entry of the state table written after the image was taken (``row`` None: deleted
-        or gone from the table)."""
-        if row is None:
+    def reload_rows(self, entries: Mapping[str, StoredEntry | None]) -> None:
+        """Entries of the state table written after the image was taken (None, or a ``row``
+        None: deleted or gone from the table). What the image held under those keys is
+        forgotten first, found by key: in store mode the table holds only the newer row."""
+        keys: dict[str, list[Key]] = {}
+        for key in entries:
             table, pk = parse_row_key(key)
-            self.state.remove_row(table, pk)
-            if position is not None and self._stored_position is None:
+            keys.setdefault(table, []).append(pk)
+        for table, pks in keys.items():
+            self.state.forget_rows(table, pks)
+        for key, entry in entries.items():
+            row, position = entry if entry is not None else (None, None)
+            if row is not None:
+                self.load_row(key, row, position)
+            elif position is not None and self._stored_entry is None:
                 self.positions[key] = position_order(position)
-        else:
-            self.load_row(key, row, position)
 
     def reload_emitted(self, entries: Mapping[str, dict[str, Any] | None]) -> None:
         """Entries of the last-emitted table written after the image was taken (None: deleted)."""
@@ -319,8 +335,10 @@ class Processor:
         changes = list(changes)
         result = FoldResult()
         result.bulk = self._bulk(changes, now, behind)
-        if self._stored_position is not None:
-            self.positions.clear()  # the earlier batches' writes are in the state table
+        if self._stored_entry is not None:  # the earlier batches' writes are in the state table
+            self.positions.clear()
+            self._entries.clear()
+            self.state.new_batch()
         self.emitted.new_batch()
         for change in changes:
             key = row_key(change.table, change.key)
@@ -358,10 +376,25 @@ class Processor:
     def _seen(self, key: str) -> PositionOrder | None:
         """The position of the last change written to the row of ``key``."""
         seen = self.positions.get(key)
-        if seen is None and self._stored_position is not None:
-            stored = self._stored_position(key)
-            seen = position_order(stored) if stored is not None else None
+        if seen is None and self._stored_entry is not None:
+            entry = self._stored_entry(key)
+            if entry is None:
+                return None
+            if entry[0] is not None:  # the state reads the row next, when the change is folded
+                self._entries[key] = entry
+            seen = position_order(entry[1]) if entry[1] is not None else None
         return seen
+
+    def _stored_row(self, table: str, key: Key) -> Row | None:
+        """The row of the state table under ``table``/``key`` (store mode's ``RowSource``)."""
+        k = row_key(table, key)
+        entry: StoredEntry | None
+        if k in self._entries:
+            entry = self._entries.pop(k)
+        else:
+            assert self._stored_entry is not None  # store mode only
+            entry = self._stored_entry(k)
+        return None if entry is None else entry[0]
 
     def _bulk(self, changes: Sequence[RowChange], now: float | None = None, behind: bool = False) -> bool:
         """Whether the batch is part of a bulk load: a snapshot that goes on, or a transaction
@@ -542,12 +575,13 @@ class Processor:
         looked at that names no root gives None, so that a chunk ends after a bounded scan
         (``SCAN_PER_ROOT``) also where hundreds of thousands of keys name none."""
         st = self.state
-        tables: tuple[tuple[Callable[[int], Root], dict[Any, Any]], ...] = (
-            (PropertyRoot, st.properties), (StaffRoot, st.staff_users), (PersonRoot, st.persons),
-            (UnitRoot, st.units), (DocumentRoot, st.documents), (TicketRoot, st.tickets))
-        for make, rows in tables:
-            for key in list(rows):
-                yield make(key[0]) if key in rows else None
+        tables: tuple[tuple[Callable[[int], Root], str], ...] = (
+            (PropertyRoot, "property"), (StaffRoot, "staff_user"), (PersonRoot, "person"),
+            (UnitRoot, "unit"), (DocumentRoot, "document"), (TicketRoot, "ticket"))
+        for make, table in tables:
+            rows = st.rows(table)
+            for root_id in st.key_values(table):
+                yield make(root_id) if (root_id,) in rows else None
         for root_key in list(self.emitted.by_root):
             root = parse_root_key(root_key)
             yield None if root_exists(st, root) else root
