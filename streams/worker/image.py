@@ -2,9 +2,10 @@
 
 A start rebuilds the state from the worker's tables: every row of ``erp-rows`` decoded,
 validated, its values shared and indexed (at a million rows the larger part of a restart).
-The image holds what that produces as it is in memory — the ERP state with its indexes,
-the due-day index, the emitted table's root -> slots index and the slots casavi did not
-apply — with the changelog offsets of the ``rows`` and ``emitted`` tables it reflects.
+The image holds what that produces as it is in memory — the ERP state with its indexes (in
+store mode the keys of each table, not the rows: the worker reads those from ``erp-rows``), the
+due-day index, the emitted table's root -> slots index and the slots casavi did not apply —
+with the changelog offsets of the ``rows`` and ``emitted`` tables it reflects.
 
 Written between two batches by a forked child process: the child sees the worker's memory
 as it was at that moment (copy-on-write) and writes it, at the lowest CPU priority, to a
@@ -43,7 +44,8 @@ IMAGED_TABLES = ("rows", "emitted")  # the tables whose content the image holds 
 # the modules whose classes and meaning the image's objects carry
 _SOURCES = ("streams.erp.rows", "streams.erp.schema", "streams.projection.state", "streams.projection.multimap",
             "streams.projection.shared", "streams.projection.due", "streams.projection.diff",
-            "streams.projection.roots", "streams.worker.image", "streams.worker.processor")
+            "streams.projection.roots", "streams.projection.stored", "streams.worker.image",
+            "streams.worker.processor")
 
 
 def code_digest() -> str:

@@ -98,11 +98,6 @@ def loads_entry(data: bytes) -> tuple[Row | None, Position | None]:
     return row, _position(entry.get("pos"))
 
 
-def loads_position(data: bytes) -> Position | None:
-    """Only the source position of a state-table entry (the row's values are not untagged)."""
-    return _position(fastjson.loads(data).get("pos"))
-
-
 def _position(pos: Any) -> Position | None:
     return None if pos is None else (str(pos[0]), str(pos[1]), int(pos[2]))
 

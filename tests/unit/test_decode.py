@@ -288,13 +288,12 @@ def test_the_position_held_in_memory_orders_as_the_source_position() -> None:
     assert position_order(("not-an-lsn", "", 3)) == ("not-an-lsn", "", 3)  # another form stays the tuple
 
 
-def test_a_state_entry_gives_its_position_alone_as_it_gives_it_with_the_row() -> None:
-    # the worker reads only the position of a stored row when it checks a change for a replay
+def test_a_state_entry_gives_back_its_row_with_tagged_values_and_its_position() -> None:
+    # the worker reads a stored row and its position with one read when it checks a change for a replay
     from datetime import date as _date
     from decimal import Decimal
-    from streams.worker.rowcodec import dumps_entry, loads_entry, loads_position
+    from streams.worker.rowcodec import dumps_entry, loads_entry
     row = {"id": 7, "since": _date(2020, 1, 1), "rent": Decimal("512.30")}
     for position in [("00000000000000000042", "", 0), ("0000002b:00000c30:0003", "0000002b:00000c30:0002", 2), None]:
-        entry = dumps_entry(row, position)
-        assert loads_position(entry) == loads_entry(entry)[1] == position
-    assert loads_position(dumps_entry(None, ("1", "", 0))) == ("1", "", 0)
+        assert loads_entry(dumps_entry(row, position)) == (row, position)
+    assert loads_entry(dumps_entry(None, ("1", "", 0))) == (None, ("1", "", 0))
