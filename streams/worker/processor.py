@@ -100,22 +100,38 @@ def config_fingerprint(config: SyncSettings) -> str:
     return hashlib.sha256(config.fingerprint().encode()).hexdigest()[:16]
 
 
+# the tables a pass over every root lists, in its order (roots of parents before their dependants)
+PASS_TABLES: tuple[tuple[type[Root], str], ...] = (
+    (PropertyRoot, "property"), (StaffRoot, "staff_user"), (PersonRoot, "person"),
+    (UnitRoot, "unit"), (DocumentRoot, "document"), (TicketRoot, "ticket"))
+_PASS_ORDER: dict[type[Root], int] = {kind: i for i, (kind, _) in enumerate(PASS_TABLES)}
+
+
 @dataclass
 class _Pass:
     """A pass over every root in progress: the roots still to come, whether they are sent
     whatever casavi holds, and about how many are left."""
 
-    roots: Iterator[Root | None]  # None: a key looked at that names no root to project
     force: bool
     left: int
+    roots: Iterator[Root | None] = iter(())  # None: a key looked at that names no root to project
+    table: int = -1  # the index in ``PASS_TABLES`` of the table being listed
+    held: Root | None = None  # taken from ``roots`` but left for the next chunk
+
+    def reaches(self, root: Root) -> bool:
+        """Whether the pass projects ``root`` later: its table's turn has not come yet."""
+        return _PASS_ORDER.get(type(root), -1) > self.table
 
 
 class ChunkPace:
     """How many roots of a pass fit in a chunk: ``budget_s`` over the seconds a root took to
     project lately (a moving average over projections of at least ``MIN_SAMPLE`` roots), never
-    more than ``limit``. Before anything was measured a chunk holds ``FIRST`` roots. A root of
-    a million-row company (decades of contracts, documents) takes longer than one of a small
-    test dataset: a fixed count would hold live changes back for seconds there."""
+    more than ``limit``. Each kind of root is measured on its own where a projection held one
+    kind only (a pass goes table by table: a property with its buildings and responsibilities
+    takes several times as long as a person), the others together; before a kind was measured
+    its chunk holds ``FIRST`` roots. A root of a million-row company (decades of contracts,
+    documents) takes longer than one of a small test dataset: a fixed count would hold live
+    changes back for seconds there."""
 
     FIRST = 50
     MIN_SAMPLE = 10
@@ -124,20 +140,20 @@ class ChunkPace:
     def __init__(self, limit: int, budget_s: float) -> None:
         self.limit = limit
         self.budget_s = budget_s
-        self.s_per_root: float | None = None
+        self.s_per_root: dict[type[Root] | None, float] = {}  # None: projections of mixed kinds
 
-    def measured(self, roots: int, seconds: float) -> None:
+    def measured(self, roots: int, seconds: float, kind: type[Root] | None = None) -> None:
         if roots < self.MIN_SAMPLE:
             return
         sample = seconds / roots
-        held = self.s_per_root
-        self.s_per_root = sample if held is None else held + self.WEIGHT * (sample - held)
+        held = self.s_per_root.get(kind)
+        self.s_per_root[kind] = sample if held is None else held + self.WEIGHT * (sample - held)
 
-    @property
-    def size(self) -> int:
-        if self.s_per_root is None:
+    def size(self, kind: type[Root] | None = None) -> int:
+        held = self.s_per_root.get(kind)
+        if held is None:
             return min(self.limit, self.FIRST)
-        return max(1, min(self.limit, int(self.budget_s / max(self.s_per_root, 1e-9))))
+        return max(1, min(self.limit, int(self.budget_s / max(held, 1e-9))))
 
 
 @dataclass
@@ -145,6 +161,18 @@ class PassChunk:
     roots: set[Root] = field(default_factory=set)
     forced: set[Root] = field(default_factory=set)  # sent again even where casavi holds them
     meta_writes: list[MetaWrite] = field(default_factory=list)  # to persist once the chunk is delivered
+
+
+class _Later:
+    """The roots a chunk's plan leaves to their own turn: deferred ones (``pending``) and those
+    the pass in progress reaches later."""
+
+    def __init__(self, processor: Processor) -> None:
+        self._pending = processor.pending
+        self._pass = processor._passes[0] if processor._passes else None
+
+    def __contains__(self, root: object) -> bool:
+        return root in self._pending or (self._pass is not None and isinstance(root, Root) and self._pass.reaches(root))
 
 
 class Processor:
@@ -457,17 +485,20 @@ class Processor:
         result.row_writes.append((key, row, position))
 
     def project(self, roots: Iterable[Root], source_ts_ms: int | None = None, *,
-                force: bool = False) -> list[CasaviCommand]:
+                force: bool = False, chunk: bool = False) -> list[CasaviCommand]:
         """Commands for the affected roots, in casavi's order (R20); records them as emitted
         in memory. Persist with ``emitted_writes`` once they are delivered. A dependant that
-        is deferred (``pending``) is projected when its own turn comes."""
+        is deferred (``pending``) is projected when its own turn comes; with ``chunk`` (the
+        roots of a chunk, ``next_chunk``) also one the pass in progress reaches later: a staff
+        member's projection, say, does not take every ticket they are responsible for along."""
         errors: list[tuple[Root, BaseException]] = []
         rejected: list[Rejection] = []
         roots = set(roots)
+        kinds = {type(r) for r in roots}
         started = self._clock()
         commands = plan(self.state, roots, self.config, self.today(), self.emitted, record=True, force=force,
-                        errors=errors, rejected=rejected, later=self.pending)
-        self.pace.measured(len(roots), self._clock() - started)
+                        errors=errors, rejected=rejected, later=_Later(self) if chunk else self.pending)
+        self.pace.measured(len(roots), self._clock() - started, kinds.pop() if len(kinds) == 1 else None)
         for r in rejected:
             slot = f"{r.entity}:{r.reference_id}"
             if self.rejected.get(slot) == r.fingerprint:
@@ -565,23 +596,22 @@ class Processor:
         pass costs nothing, also at a million rows, where listing and sorting every root at
         once held live changes back for seconds."""
         st = self.state
-        rows = (len(st.properties) + len(st.staff_users) + len(st.persons) + len(st.units) + len(st.documents)
-                + len(st.tickets))
-        self._passes.append(_Pass(self._every_root(), force, rows))
+        current = _Pass(force, sum(len(st.rows(table)) for _, table in PASS_TABLES))
+        current.roots = self._every_root(current)
+        self._passes.append(current)
 
-    def _every_root(self) -> Iterator[Root | None]:
-        """Every root, table by table in root order, then the roots whose rows are gone but
-        whose slots casavi holds. A table's keys are listed when its turn comes. Each key
-        looked at that names no root gives None, so that a chunk ends after a bounded scan
-        (``SCAN_PER_ROOT``) also where hundreds of thousands of keys name none."""
+    def _every_root(self, current: _Pass) -> Iterator[Root | None]:
+        """Every root, table by table in root order (``PASS_TABLES``), then the roots whose rows
+        are gone but whose slots casavi holds. A table's keys are listed when its turn comes.
+        Each key looked at that names no root gives None, so that a chunk ends after a bounded
+        scan (``SCAN_PER_ROOT``) also where hundreds of thousands of keys name none."""
         st = self.state
-        tables: tuple[tuple[Callable[[int], Root], str], ...] = (
-            (PropertyRoot, "property"), (StaffRoot, "staff_user"), (PersonRoot, "person"),
-            (UnitRoot, "unit"), (DocumentRoot, "document"), (TicketRoot, "ticket"))
-        for make, table in tables:
+        for i, (make, table) in enumerate(PASS_TABLES):
+            current.table = i
             rows = st.rows(table)
             for root_id in st.key_values(table):
                 yield make(root_id) if (root_id,) in rows else None
+        current.table = len(PASS_TABLES)
         for root_key in list(self.emitted.by_root):
             root = parse_root_key(root_key)
             yield None if root_exists(st, root) else root
@@ -626,22 +656,30 @@ class Processor:
         first, then the passes over every root); with the meta writes that record a pass as
         finished when this chunk ends it."""
         chunk = PassChunk()
-        size = self.pace.size
+        size = self.pace.size()
         while self._queue and len(chunk.roots) + len(chunk.forced) < size:
             item = self._queue.popleft()
             self._queued.discard(item)
             (chunk.forced if item[1] else chunk.roots).add(item[0])
         looked = 0
-        while self._passes and len(chunk.roots) + len(chunk.forced) < size and looked < size * SCAN_PER_ROOT:
+        kind: type[Root] | None = None  # of the pass's roots in this chunk: one table's
+        while self._passes and looked < size * SCAN_PER_ROOT:
             current = self._passes[0]
-            looked += 1
-            try:
-                root = next(current.roots)
-            except StopIteration:
-                self._passes.popleft()
-                continue
+            root, current.held = current.held, None
             if root is None:
-                continue
+                looked += 1
+                try:
+                    root = next(current.roots)
+                except StopIteration:
+                    self._passes.popleft()
+                    continue
+                if root is None:
+                    continue
+            if (kind is not None and type(root) is not kind) or \
+                    len(chunk.roots) + len(chunk.forced) >= self.pace.size(type(root)):
+                current.held = root  # the first of the next chunk
+                break
+            kind = type(root)
             current.left = max(current.left - 1, 1)
             (chunk.forced if current.force else chunk.roots).add(root)
         if self._pass_started and (chunk.roots or chunk.forced):  # a settings pass begins: mark it

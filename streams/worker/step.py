@@ -152,10 +152,11 @@ class BatchStep:
             due = processor.tick()
             log.info("tick: %d roots due, %d roots queued", due, processor.queued)
         chunk = processor.next_chunk() if with_chunk else None
-        commands = processor.project(roots | chunk.roots if chunk else roots, step.newest_source_ts_ms)
+        commands = processor.project(roots | chunk.roots if chunk else roots, step.newest_source_ts_ms,
+                                     chunk=chunk is not None)
         if chunk is not None:
             if chunk.forced:
-                commands += processor.project(chunk.forced, force=True)
+                commands += processor.project(chunk.forced, force=True, chunk=True)
             out.meta_writes = chunk.meta_writes
         out.more_queued = (processor.queued if with_chunk else 0) + (len(processor.pending) if flushing else 0)
         encoded = [(c, encode(c, self.schema_id)) for c in commands]
