@@ -1,8 +1,9 @@
 """The worker's step logic without Kafka: fold row changes, project, diff, remember.
 
-The Faust app moves bytes in and out; this class decides. It keeps the ERP state and
-the last-emitted table in memory (rebuilt from the persisted tables at start) and says
-which persisted keys to write, so tests drive it directly.
+The Faust app moves bytes in and out; this class decides. It keeps the ERP state (with
+``stored_entry``: its keys and indexes, the rows read from the state table when needed) and
+the last-emitted table's root -> slots index in memory (rebuilt from the persisted tables at
+start) and says which persisted keys to write, so tests drive it directly.
 
 During a backlog (a bulk load, a catch-up after downtime) the roots a batch touches are
 deferred instead of projected: kept in ``pending`` (persisted by the worker) and projected
@@ -12,7 +13,8 @@ contracts, instead of once per batch.
 
 Passes over many roots (the daily tick, a full sync, a changed configuration) are queued
 and projected in chunks between live changes: at most ``pass_chunk`` roots, and no more than
-the roots before took to project suggest fit in ``pass_budget_s`` (``ChunkPace``). The tick
+the roots of the same kind before took to project suggest fit in ``pass_budget_s``
+(``ChunkPace``); a pass over every root goes table by table (``PASS_TABLES``). The tick
 takes only the roots due that day from the ``DueIndex``. What the worker has finished is
 kept in its meta table: ``day`` (every root due on or before it is projected), ``config``
 (the fingerprint of the sync settings the projection was made with) and ``settings`` (those
