@@ -27,10 +27,10 @@ RowSource = Callable[[str, Key], Mapping[str, Any] | None]
 
 
 class RowCache:
-    """Rows read lately: two generations of at most ``max_rows`` // 2 each. A row found in the
-    older one moves to the younger; when the younger is full (checked between batches) it
-    becomes the older and the rows of the older are dropped. Two dict look-ups at most, and no
-    bookkeeping per read."""
+    """Rows read lately, in two generations of about ``max_rows`` // 2 each. A row found in the
+    older one moves to the younger; when the younger is full (checked between batches, so it
+    may hold one batch's reads more) it becomes the older and the rows of the older are
+    dropped. Two dict look-ups at most, and no bookkeeping per read."""
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
