@@ -151,7 +151,7 @@ class ErpState:
             self._tables = {t: StoredTable(t, source, cache) for t in ROW_MODELS}
         # one object per repeated column value (rows held in memory only)
         self._shared: SharedValues | None = SharedValues() if source is None else None
-        # typed views of the same dicts
+        # typed views of the same tables
         self.mandants = cast(MutableMapping[Key, MandantRow], self._tables["mandant"])
         self.properties = cast(MutableMapping[Key, PropertyRow], self._tables["property"])
         self.buildings = cast(MutableMapping[Key, BuildingRow], self._tables["building"])
