@@ -20,7 +20,8 @@ from streams.erp.rows import ContractRow, PersonRow
 from streams.projection import ids
 from streams.projection.due import roots_due_in
 from streams.projection.model import Desired, slot_key
-from streams.projection.roots import DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot, UnitRoot
+from streams.projection.roots import (ROOT_TABLES, DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot,
+                                      UnitRoot)
 from streams.projection.rules import (
     ATTACHMENT_TOO_LARGE,
     DOCUMENT_SHARE_NOT_SYNCED,
@@ -73,13 +74,7 @@ def project_roots(
 
 def all_roots(state: ErpState) -> set[Root]:
     """The root of every row a root is named after (from the keys: no row is read)."""
-    roots: set[Root] = {PropertyRoot(k[0]) for k in state.properties}
-    roots.update(UnitRoot(k[0]) for k in state.units)
-    roots.update(PersonRoot(k[0]) for k in state.persons)
-    roots.update(StaffRoot(k[0]) for k in state.staff_users)
-    roots.update(DocumentRoot(k[0]) for k in state.documents)
-    roots.update(TicketRoot(k[0]) for k in state.tickets)
-    return roots
+    return {make(root_id) for make, table in ROOT_TABLES for root_id in state.key_values(table)}
 
 
 def root_exists(state: ErpState, root: Root) -> bool:

@@ -77,6 +77,11 @@ class TicketRoot:
 
 Root = PropertyRoot | UnitRoot | PersonRoot | StaffRoot | DocumentRoot | TicketRoot
 
+# each kind of root with the ERP table whose one-column key names it, in ``root_sort_key`` order
+ROOT_TABLES: tuple[tuple[type[Root], str], ...] = (
+    (PropertyRoot, "property"), (StaffRoot, "staff_user"), (PersonRoot, "person"),
+    (UnitRoot, "unit"), (DocumentRoot, "document"), (TicketRoot, "ticket"))
+
 
 def parse_root_key(key: str) -> Root:
     kind, _, num = key.partition(":")

@@ -138,8 +138,8 @@ def _unattached(table: str, key: Key) -> Mapping[str, Any] | None:
 
 class ErpState:
     """ERP state with secondary indexes. Not thread-safe; one per worker. Without ``source``
-    every row is held in memory; with it (store mode) only the keys, the rows written since
-    ``new_batch`` and up to ``cache_rows`` rows read lately."""
+    every row is held in memory; with it (store mode) only the keys and about ``cache_rows``
+    rows read or written lately (the rows written since ``new_batch`` always)."""
 
     def __init__(self, source: RowSource | None = None, cache_rows: int = 100_000) -> None:
         self.cache: RowCache | None = None
@@ -341,8 +341,8 @@ class ErpState:
             return
         for index, key_col, value_col in _INDEXED.get(table, ()):
             entries: MultiMap[Any] = getattr(self, index)
-            if key_col in pk:  # both of the entry's values are in the key
-                for key in keys:
+            if key_col in pk:  # both of the entry's values are in the key (a key of several columns)
+                for key in gone:
                     values = dict(zip(pk, key))
                     entries.discard(values[key_col], values[value_col])
             else:  # the value is the row's one key column (``_INDEXED``): dropped under any key
@@ -351,11 +351,8 @@ class ErpState:
     def new_batch(self) -> None:
         """Store mode: the rows written so far are in the state table now (the worker carried
         the batch out); they may leave memory."""
-        if self.cache is None:
-            return
-        for t in self._tables.values():
-            cast(StoredTable, t).new_batch()
-        self.cache.age()
+        if self.cache is not None:
+            self.cache.age()
 
     def remove_row(self, table: str, key: Key) -> set[Root]:
         t = self._table(table)

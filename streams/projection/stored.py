@@ -6,10 +6,11 @@ a local RocksDB store) anyway, so an ``ErpState`` in *store mode* keeps in memor
 finding rows needs — the keys of every table and the secondary indexes — and reads a row from
 the state table when the projection asks for it:
 
-- ``StoredTable``: one table's keys, and the rows the current batch wrote (they reach the state
-  table when the batch is carried out, before the next batch starts);
-- ``RowCache``: rows read lately, shared by every table and bounded (``max_rows``), so a
-  root projected again, or a property read for each of its units, is read once.
+- ``StoredTable``: one table's keys;
+- ``RowCache``: rows read or written lately, shared by every table and bounded (``max_rows``),
+  so a root projected again, or a property read for each of its units, is read once. It drops
+  rows only in ``age``, which the state calls between batches, once the worker carried the
+  batch out: a row a batch wrote stays in memory until the state table holds it.
 
 A row is read as the state table holds it and validated into its model again (``parse_row``),
 as a start without an image does with every row.
@@ -27,7 +28,7 @@ RowSource = Callable[[str, Key], Mapping[str, Any] | None]
 
 
 class RowCache:
-    """Rows read lately, in two generations of about ``max_rows`` // 2 each. A row found in the
+    """Rows read or written lately, in two generations of about ``max_rows`` // 2 each. A row found in the
     older one moves to the younger; when the younger is full (checked between batches, so it
     may hold one batch's reads more) it becomes the older and the rows of the older are
     dropped. Two dict look-ups at most, and no bookkeeping per read."""
@@ -69,8 +70,7 @@ class RowCache:
 
 class StoredTable(MutableMapping[Key, ErpRow]):
     """One ERP table of a store-mode ``ErpState``: the keys in memory (a one-column key as its
-    value: an int instead of a tuple holding it), rows written since ``new_batch`` in memory,
-    every other row read from ``source`` (through ``cache``).
+    value: an int instead of a tuple holding it), the rows in ``cache`` or read from ``source``.
 
     Iterating gives the keys as the state holds them at that moment: callers that change the
     table while they walk it copy the keys first (``list(table)``), as for a dict."""
@@ -81,7 +81,6 @@ class StoredTable(MutableMapping[Key, ErpRow]):
         self.source = source
         self.cache = cache
         self.keys_: set[Any] = set()
-        self.written: dict[Key, ErpRow] = {}  # since new_batch: not in the state table yet
 
     def _k(self, key: Key) -> Any:
         return key[0] if self.single else key
@@ -100,13 +99,11 @@ class StoredTable(MutableMapping[Key, ErpRow]):
     def get(self, key: Key, default: Any = None) -> Any:
         if (key[0] if self.single else key) not in self.keys_:
             return default
-        row = self.written.get(key)
+        row = self.cache.get(self.name, key)
         if row is None:
-            row = self.cache.get(self.name, key)
+            row = self._read(key)
             if row is None:
-                row = self._read(key)
-                if row is None:
-                    return default
+                return default
         return row
 
     def _read(self, key: Key) -> ErpRow | None:
@@ -125,7 +122,7 @@ class StoredTable(MutableMapping[Key, ErpRow]):
 
     def __setitem__(self, key: Key, row: ErpRow) -> None:
         self.keys_.add(self._k(key))
-        self.written[key] = row
+        self.cache.put(self.name, key, row)  # held until the state table has it (``RowCache``)
 
     def __delitem__(self, key: Key) -> None:
         if self.pop(key, None) is None:
@@ -136,7 +133,6 @@ class StoredTable(MutableMapping[Key, ErpRow]):
         if row is None:
             return default
         self.keys_.discard(self._k(key))
-        self.written.pop(key, None)
         self.cache.discard(self.name, key)
         return row
 
@@ -147,11 +143,4 @@ class StoredTable(MutableMapping[Key, ErpRow]):
     def forget(self, key: Key) -> None:
         """A key no longer held, without reading its row (a start from an image)."""
         self.keys_.discard(self._k(key))
-        self.written.pop(key, None)
         self.cache.discard(self.name, key)
-
-    def new_batch(self) -> None:
-        """The rows written before are in the state table now: they become cached rows."""
-        for key, row in self.written.items():
-            self.cache.put(self.name, key, row)
-        self.written.clear()

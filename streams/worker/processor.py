@@ -14,7 +14,7 @@ contracts, instead of once per batch.
 Passes over many roots (the daily tick, a full sync, a changed configuration) are queued
 and projected in chunks between live changes: at most ``pass_chunk`` roots, and no more than
 the roots of the same kind before took to project suggest fit in ``pass_budget_s``
-(``ChunkPace``); a pass over every root goes table by table (``PASS_TABLES``). The tick
+(``ChunkPace``); a pass over every root goes table by table (``ROOT_TABLES``). The tick
 takes only the roots due that day from the ``DueIndex``. What the worker has finished is
 kept in its meta table: ``day`` (every root due on or before it is projected), ``config``
 (the fingerprint of the sync settings the projection was made with) and ``settings`` (those
@@ -47,8 +47,7 @@ from streams.projection.model import EmittedEntry
 from streams.projection.project import all_roots, effective_today, root_exists
 from streams.projection.quality import QualityReport, quality_cases
 from streams.projection.reconfigure import roots_affected_by_config
-from streams.projection.roots import (DocumentRoot, PersonRoot, PropertyRoot, Root, StaffRoot, TicketRoot, UnitRoot,
-                                     parse_root_key, root_sort_key)
+from streams.projection.roots import ROOT_TABLES, Root, parse_root_key, root_sort_key
 from streams.projection.rules import ProjectionConfig, Rejection
 from streams.projection.state import ErpState
 from streams.settings import SyncSettings, WorkerSettings
@@ -102,13 +101,6 @@ def config_fingerprint(config: SyncSettings) -> str:
     return hashlib.sha256(config.fingerprint().encode()).hexdigest()[:16]
 
 
-# the tables a pass over every root lists, in its order (roots of parents before their dependants)
-PASS_TABLES: tuple[tuple[type[Root], str], ...] = (
-    (PropertyRoot, "property"), (StaffRoot, "staff_user"), (PersonRoot, "person"),
-    (UnitRoot, "unit"), (DocumentRoot, "document"), (TicketRoot, "ticket"))
-_PASS_ORDER: dict[type[Root], int] = {kind: i for i, (kind, _) in enumerate(PASS_TABLES)}
-
-
 @dataclass
 class _Pass:
     """A pass over every root in progress: the roots still to come, whether they are sent
@@ -117,12 +109,12 @@ class _Pass:
     force: bool
     left: int
     roots: Iterator[Root | None] = iter(())  # None: a key looked at that names no root to project
-    table: int = -1  # the index in ``PASS_TABLES`` of the table being listed
+    table: int = -1  # the index in ``ROOT_TABLES`` of the table being listed
     held: Root | None = None  # taken from ``roots`` but left for the next chunk
 
     def reaches(self, root: Root) -> bool:
         """Whether the pass projects ``root`` later: its table's turn has not come yet."""
-        return _PASS_ORDER.get(type(root), -1) > self.table
+        return root_sort_key(root)[0] > self.table  # ROOT_TABLES is in root_sort_key order
 
 
 class ChunkPace:
@@ -598,22 +590,22 @@ class Processor:
         pass costs nothing, also at a million rows, where listing and sorting every root at
         once held live changes back for seconds."""
         st = self.state
-        current = _Pass(force, sum(len(st.rows(table)) for _, table in PASS_TABLES))
+        current = _Pass(force, sum(len(st.rows(table)) for _, table in ROOT_TABLES))
         current.roots = self._every_root(current)
         self._passes.append(current)
 
     def _every_root(self, current: _Pass) -> Iterator[Root | None]:
-        """Every root, table by table in root order (``PASS_TABLES``), then the roots whose rows
+        """Every root, table by table in root order (``ROOT_TABLES``), then the roots whose rows
         are gone but whose slots casavi holds. A table's keys are listed when its turn comes.
         Each key looked at that names no root gives None, so that a chunk ends after a bounded
         scan (``SCAN_PER_ROOT``) also where hundreds of thousands of keys name none."""
         st = self.state
-        for i, (make, table) in enumerate(PASS_TABLES):
+        for i, (make, table) in enumerate(ROOT_TABLES):
             current.table = i
             rows = st.rows(table)
             for root_id in st.key_values(table):
                 yield make(root_id) if (root_id,) in rows else None
-        current.table = len(PASS_TABLES)
+        current.table = len(ROOT_TABLES)
         for root_key in list(self.emitted.by_root):
             root = parse_root_key(root_key)
             yield None if root_exists(st, root) else root

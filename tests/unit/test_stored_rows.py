@@ -40,7 +40,8 @@ def test_a_stored_table_reads_only_keys_it_holds_and_never_reads_a_row_written_b
         reads.append(key)
         return table.get(key)
 
-    units = StoredTable("unit", source, RowCache(max_rows=1000))
+    cache = RowCache(max_rows=1000)
+    units = StoredTable("unit", source, cache)
     units.stored((1,))
     assert units.get((2,)) is None and reads == []  # not a key of the table: nothing read
     assert units[(1,)].name == "WE" and reads == [(1,)]
@@ -49,7 +50,7 @@ def test_a_stored_table_reads_only_keys_it_holds_and_never_reads_a_row_written_b
     units[(2,)] = parse_row("unit", _unit(2))
     assert units[(1,)].name == "neu" and (2,) in units and len(units) == 2 and reads == [(1,)]
     table[(1,)], table[(2,)] = _unit(1, "neu"), _unit(2)  # the batch carried out
-    units.new_batch()
+    cache.age()  # between batches (ErpState.new_batch)
     assert units[(2,)].unit_no == "0002" and reads == [(1,)]  # what the batch wrote stays cached
     assert units.pop((1,)).name == "neu" and (1,) not in units and units.get((1,)) is None
     units.forget((2,))
