@@ -63,10 +63,6 @@ class RowCache:
         if len(self._young) >= self.max_rows // 2:
             self._old, self._young = self._young, {}
 
-    def clear(self) -> None:
-        self._young.clear()
-        self._old.clear()
-
 
 class StoredTable(MutableMapping[Key, ErpRow]):
     """One ERP table of a store-mode ``ErpState``: the keys in memory (a one-column key as its
