@@ -386,7 +386,7 @@ class ErpState:
         indexes = {index: getattr(self, index) for index in _INDEX_NAMES}
         if self.cache is not None:
             return {"keys": {name: cast(StoredTable, t).keys_ for name, t in self._tables.items() if t},
-                    "cache_rows": self.cache.max_rows, "indexes": indexes}
+                    "cache_rows": self.cache.max_items, "indexes": indexes}
         tables = {}
         for name, t in self._tables.items():
             if t:

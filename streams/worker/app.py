@@ -59,7 +59,7 @@ from streams.worker.heap import Heap
 from streams.worker.consumer import App
 from streams.worker.intake import take_batches
 from streams.worker.image import ImageWriter, changed_keys, delta_of, image_identity, image_path, read_image
-from streams.worker.stores import changelog_keys
+from streams.worker.stores import LocalStore, changelog_keys
 from streams.worker.tablewrites import TableWrites
 from streams.ops.health import Check, Health, Heartbeat, flag
 from streams.ops.offsets import end_offsets
@@ -163,14 +163,16 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     if on_topic is not None:
         status.topic_records(on_topic)
 
+    rows_store, emitted_store = LocalStore(rows), LocalStore(emitted)  # read by key, once per change
+
     def stored_entry(key: str) -> StoredEntry | None:
         """A row and the source position of its last change, as the state table holds them."""
-        entry = rows.get(key)
+        entry = rows_store.get(key)
         return None if entry is None else loads_entry(entry)
 
     def stored_emitted(slot: str) -> EmittedEntry | None:
         """What was last emitted for a casavi slot, as the emitted table holds it."""
-        entry = emitted.get(slot)
+        entry = emitted_store.get(slot)
         return None if entry is None else EmittedEntry.from_dict(fastjson.loads(entry))
 
     processor = Processor(settings.sync, system=settings.casavi.system, pass_chunk=settings.worker.pass_chunk,
@@ -212,7 +214,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             return False
         processor.load_image(image.parts)
         processor.reload_rows({key: stored_entry(key) for key in changed.get("rows", ())})
-        processor.reload_emitted({slot: None if (value := emitted.get(slot)) is None else fastjson.loads(value)
+        processor.reload_emitted({slot: None if (value := emitted_store.get(slot)) is None else fastjson.loads(value)
                                   for slot in changed.get("emitted", ())})
         log.info("state from the image and %d rows, %d emitted slots written since", len(changed.get("rows", ())),
                  len(changed.get("emitted", ())))

@@ -50,6 +50,7 @@ from streams.projection.reconfigure import roots_affected_by_config
 from streams.projection.roots import ROOT_TABLES, Root, parse_root_key, root_sort_key
 from streams.projection.rules import ProjectionConfig, Rejection
 from streams.projection.state import ErpState
+from streams.projection.stored import Recent
 from streams.settings import SyncSettings, WorkerSettings
 from streams.worker.rowcodec import (Position, PositionOrder, parse_row_key, position_order, row_key,
                                      table_of_row_key)
@@ -214,9 +215,11 @@ class Processor:
         self._letters: list[DeadLetter] = []
         # state-table key -> source position of the last change applied to that row (deletes
         # included): a replayed or duplicated older change never takes the state back in time.
-        # With ``stored_entry`` only the positions the current batch wrote are held here (its
-        # writes reach the table when the batch is carried out); without, all of them.
-        self.positions: dict[str, PositionOrder] = {}
+        # With ``stored_entry`` the positions of rows checked or written lately, bounded as the
+        # row cache (a position the batch wrote stays until the batch is carried out); the
+        # others are read from the state table. Without, all of them.
+        self.positions: dict[str, PositionOrder] | Recent[str, PositionOrder] = (
+            Recent(row_cache) if stored_entry is not None else {})
         # slots casavi cannot take (R16: content over its limit) -> what was rejected: each
         # rejection is a dead letter once, not at every projection of its root
         self.rejected: dict[str, str] = {}
@@ -258,7 +261,10 @@ class Processor:
 
     def image_parts(self) -> dict[str, Any]:
         """What a start loads, as it is in memory, for the state image (``streams.worker.image``)."""
-        return {"state": self.state, "due": self.due.by_day, "positions": self.positions,
+        # store mode: the positions are in the state table (those held lately may be older than
+        # what is written after the image: a start begins without them)
+        positions = self.positions if isinstance(self.positions, dict) else {}
+        return {"state": self.state, "due": self.due.by_day, "positions": positions,
                 "emitted": self.emitted.image_parts(), "failed": self.failed}
 
     def load_image(self, parts: dict[str, Any]) -> None:
@@ -267,7 +273,8 @@ class Processor:
         if self.state.cache is not None:
             self.state.attach(self._stored_row)
         self.due.by_day = parts["due"]
-        self.positions = parts["positions"]
+        if isinstance(self.positions, dict):
+            self.positions = parts["positions"]
         self.emitted.load_image(parts["emitted"])
         self.failed = parts["failed"]
 
@@ -357,8 +364,8 @@ class Processor:
         changes = list(changes)
         result = FoldResult()
         result.bulk = self._bulk(changes, now, behind)
-        if self._stored_entry is not None:  # the earlier batches' writes are in the state table
-            self.positions.clear()
+        if isinstance(self.positions, Recent):  # the earlier batches' writes are in the state table
+            self.positions.age()
             self._entries.clear()
             self.state.new_batch()
         self.emitted.new_batch()
@@ -404,7 +411,9 @@ class Processor:
                 return None
             if entry[0] is not None:  # the state reads the row next, when the change is folded
                 self._entries[key] = entry
-            seen = position_order(entry[1]) if entry[1] is not None else None
+            if entry[1] is None:
+                return None
+            seen = self.positions[key] = position_order(entry[1])
         return seen
 
     def _stored_row(self, table: str, key: Key) -> Row | None:

@@ -1,4 +1,15 @@
-"""The worker's local RocksDB stores against their changelogs, checked before Faust starts.
+"""The worker's local RocksDB stores: read and written by key, and checked against their
+changelogs before Faust starts.
+
+``LocalStore`` reads and writes one table's local store by key. Faust's ``table[key]`` goes
+through the table, its serializers, the store's partition taken from the current event and a
+locked key-index cache on every call: about 12 µs per read and 8 µs per write on the bench
+machine, against 1 µs and 4 µs for RocksDB itself, and the worker reads and writes its state
+table once per change. ``LocalStore`` encodes the key as the store does (the same bytes as
+the table's changelog records carry: Faust's recovery writes those into the store), reads the
+partition's RocksDB directly and writes a batch's entries in one ``WriteBatch``, as Faust
+applies a batch of changelog records during recovery. Tables over the memory store (tests) go
+through Faust.
 
 Faust keeps each table in a local RocksDB store and remembers there the changelog offset it
 has applied. When the changelog is younger than the store — the stack was purged, the topic
@@ -11,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -21,6 +34,46 @@ from streams.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 OFFSET_KEY = b"__faust\0offset__"  # where Faust's RocksDB store keeps its applied changelog offset
+PARTITION = 0  # the tables' only partition (``streams.worker.app``)
+
+
+class LocalStore:
+    """One Faust table's local store, partition ``PARTITION`` (module docstring)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self._store = table.data
+        self._rocksdb = hasattr(self._store, "_db_for_partition")  # else Faust's memory store
+
+    def get(self, key: str) -> bytes | None:
+        if not self._rocksdb:
+            value: bytes | None = self.table.get(key)
+            return value
+        return self._db().get(self._store._encode_key(key))  # type: ignore[no-any-return]
+
+    def write(self, items: Mapping[str, bytes | None], encoded: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """A batch's writes, ``items`` by key (None: delete) and the same ``encoded`` as the
+        changelog records carry them."""
+        if not self._rocksdb:
+            store = self._store
+            for key, value in items.items():
+                if value is None:
+                    store.pop(key, None)
+                else:
+                    store[key] = value
+            return
+        from rocksdict import WriteBatch
+
+        batch = WriteBatch(raw_mode=True)
+        for key_bytes, value in encoded:
+            if value is None:
+                batch.delete(key_bytes)
+            else:
+                batch.put(key_bytes, value)
+        self._db().write(batch)
+
+    def _db(self) -> Any:
+        return self._store._db_for_partition(PARTITION)
 
 
 def store_is_ahead(persisted_offset: int | None, end_offset: int | None) -> bool:

@@ -4,11 +4,11 @@
 Faust's producer buffer, which sends them one by one and holds the stream back whenever
 more than 100 wait: at a bulk load (every row a state write) that is a large part of the
 worker's time per event. ``TableWrites`` collects a batch's writes instead (the last write
-of a key wins), puts them into each table's store, produces every changelog record at once
-(keys and values encoded by the changelog topic, as Faust encodes its own) and, once Kafka
-has them, moves the store's persisted changelog offset past them, as Faust's own callback
-does per message. A restarted worker so reads from the changelog only
-what its local store does not hold yet, as before.
+of a key wins), puts them into each table's store at once (``LocalStore``: one RocksDB write
+batch), produces every changelog record at once (keys and values encoded by the changelog
+topic, as Faust encodes its own) and, once Kafka has them, moves the store's persisted
+changelog offset past them, as Faust's own callback does per message. A restarted worker so
+reads from the changelog only what its local store does not hold yet, as before.
 
 The tables stay Faust tables: recovery from the changelog, the local RocksDB stores and
 their offsets are Faust's.
@@ -22,7 +22,9 @@ from typing import Any
 
 from faust.types import TP
 
-PARTITION = 0  # the tables' only partition (``build_app``): named, so no partitioner hashes every key
+# PARTITION: the tables' only partition, named, so no partitioner hashes every key
+from streams.worker.stores import PARTITION, LocalStore
+
 # produce records to a partition of a topic, await them; the partition's end offset after them
 Deliver = Callable[[str, Sequence[tuple[bytes, bytes | None]], int | None], Awaitable[int | None]]
 
@@ -31,6 +33,7 @@ class TableWrites:
     def __init__(self, deliver: Deliver) -> None:
         self._deliver = deliver
         self._writes: dict[Any, dict[str, bytes | None]] = {}  # table -> key -> value (None: delete)
+        self._stores: dict[int, LocalStore] = {}
 
     def __len__(self) -> int:
         return sum(len(w) for w in self._writes.values())
@@ -49,25 +52,23 @@ class TableWrites:
         for table, items in writes.items():
             if not items:
                 continue
-            store = table.data
-            for key, value in items.items():
-                if value is None:
-                    try:
-                        del store[key]
-                    except KeyError:
-                        pass
-                else:
-                    store[key] = value
             changelog = table.changelog_topic
             topic = changelog.get_topic_name()
             records = [(_encoded(changelog.prepare_key(k, table.key_serializer)),
                         None if v is None else _encoded(changelog.prepare_value(v, table.value_serializer)))
                        for k, v in items.items()]
-            sends.append((store, topic, self._deliver(topic, records, PARTITION)))
+            self._store(table).write(items, records)
+            sends.append((table.data, topic, self._deliver(topic, records, PARTITION)))
         ends = await asyncio.gather(*(send for _, _, send in sends))
         for (store, topic, _), end in zip(sends, ends, strict=True):
             if end is not None:  # the offset of the last record: the store holds everything up to it
                 store.set_persisted_offset(TP(topic, PARTITION), end - 1)
+
+    def _store(self, table: Any) -> LocalStore:
+        store = self._stores.get(id(table))
+        if store is None:
+            store = self._stores[id(table)] = LocalStore(table)
+        return store
 
 
 def _encoded(prepared: tuple[Any, Any]) -> bytes:

@@ -14,21 +14,21 @@ def _unit(unit_id: int, name: str = "WE") -> dict[str, Any]:
 
 
 def test_the_cache_keeps_two_generations_and_drops_what_was_not_read_for_two() -> None:
-    cache = RowCache(max_rows=4)
+    cache = RowCache(4)
     rows = {i: parse_row("unit", _unit(i)) for i in range(1, 6)}
     for i in (1, 2):
-        cache.put("unit", (i,), rows[i])
+        cache.put(("unit", (i,)), rows[i])
     cache.age()  # the younger generation is full: it becomes the older one
-    cache.put("unit", (3,), rows[3])
-    assert cache.get("unit", (1,)) is rows[1]  # found in the older one: young again
-    cache.put("unit", (4,), rows[4])
+    cache.put(("unit", (3,)), rows[3])
+    assert cache.get(("unit", (1,))) is rows[1]  # found in the older one: young again
+    cache.put(("unit", (4,)), rows[4])
     cache.age()
-    cache.put("unit", (5,), rows[5])
+    cache.put(("unit", (5,)), rows[5])
     cache.age()
-    assert cache.get("unit", (2,)) is None  # not read for two generations
-    assert [cache.get("unit", (i,)) is rows[i] for i in (1, 3, 4, 5)] == [True] * 4
-    cache.discard("unit", (5,))
-    assert cache.get("unit", (5,)) is None and len(cache) == 3
+    assert cache.get(("unit", (2,))) is None  # not read for two generations
+    assert [cache.get(("unit", (i,))) is rows[i] for i in (1, 3, 4, 5)] == [True] * 4
+    cache.discard(("unit", (5,)))
+    assert cache.get(("unit", (5,))) is None and len(cache) == 3
 
 
 def test_a_stored_table_reads_only_keys_it_holds_and_never_reads_a_row_written_before_the_batch_ends() -> None:
@@ -40,7 +40,7 @@ def test_a_stored_table_reads_only_keys_it_holds_and_never_reads_a_row_written_b
         reads.append(key)
         return table.get(key)
 
-    cache = RowCache(max_rows=1000)
+    cache = RowCache(1000)
     units = StoredTable("unit", source, cache)
     units.stored((1,))
     assert units.get((2,)) is None and reads == []  # not a key of the table: nothing read

@@ -13,7 +13,7 @@ from streams.cdc.model import RowChange, SourcePosition
 from streams.projection.roots import UnitRoot
 from streams.projection.sample import change, delete, minimal_dataset, random_dataset
 from streams.settings import SyncSettings
-from streams.worker.processor import Processor
+from streams.worker.processor import Processor, StoredEntry
 from streams.worker.rowcodec import dumps_entry, loads_entry
 
 TODAY = date(2025, 6, 15)
@@ -124,23 +124,32 @@ def test_row_breaking_schema_goes_to_dead_letters_without_values() -> None:
 
 
 def test_r21_a_worker_reading_positions_from_its_state_table_skips_every_replay() -> None:
-    # the worker holds only the current batch's positions in memory and reads the others from
-    # its state table (written after each batch): a replay of the whole history, also one whose
-    # batches cut differently and hold a row twice, changes nothing
+    # the worker holds the positions of rows checked or written lately (bounded as its row
+    # cache, and the current batch's writes) and reads the others from its state table (written
+    # after each batch): a replay of the whole history, also one whose batches cut differently
+    # and hold a row twice, changes nothing
     history, _ = _history(22)
     table: dict[str, bytes] = {}
-    proc = Processor(_config(), stored_entry=lambda key: loads_entry(table[key]) if key in table else None)
+    reads: list[str] = []
+
+    def stored_entry(key: str) -> StoredEntry | None:
+        reads.append(key)
+        return loads_entry(table[key]) if key in table else None
+
+    proc = Processor(_config(), stored_entry=stored_entry, row_cache=16)
     for i in range(0, len(history), 40):
         step = proc.fold(history[i:i + 40])
-        assert len(proc.positions) <= 40  # this batch's writes only
+        assert len(proc.positions) <= 16 + 2 * 40  # bounded: the cache and a batch's writes
         for key, row, position in step.row_writes:
             table[key] = dumps_entry(row, position)
         proc.project(step.roots)
     twice = [c for c in history[:30] for _ in range(2)]  # duplicates inside one batch too
+    reads.clear()
     for batch in (history[i:i + 55] for i in range(0, len(history), 55)), [twice]:
         for b in batch:
             step = proc.fold(b)
             assert step.roots == set() and step.row_writes == [] and step.replayed == len(b)
+    assert reads  # positions no longer held were read from the table
     # a new change twice in one batch: the second is a replay before the table has the first
     unit = next(c.after for c in history if c.table == "unit" and c.after)
     new = change("unit", {**unit, "name": "neu"}, op="u", before=unit)

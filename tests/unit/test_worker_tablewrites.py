@@ -1,17 +1,22 @@
 """A batch's table writes: into the store, the changelog produced at once (encoded as Faust
 encodes its own changelog messages), the store's persisted offset moved only past what Kafka
-holds. Real Faust tables over the memory store; the delivery is the worker's ``deliver``."""
+holds. Real Faust tables over the memory store and over RocksDB (``LocalStore``); the
+delivery is the worker's ``deliver``."""
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import faust
 import pytest
+from faust.streams import _current_event
 from faust.types import TP
 
+from streams.worker.stores import OFFSET_KEY, LocalStore
 from streams.worker.tablewrites import TableWrites
 
 
@@ -67,3 +72,38 @@ def test_a_failed_delivery_does_not_move_the_persisted_offset() -> None:
     with pytest.raises(ConnectionError):
         asyncio.run(writes.flush())
     assert persisted == {}  # a restart reads the changelog from where Kafka has it
+
+
+def test_the_local_rocksdb_store_is_read_and_written_as_faust_reads_and_writes_it(tmp_path: Path) -> None:
+    # the worker's app: raw values, the default key serializer of a table (its changelog's)
+    app = faust.App("localstore-test", store="rocksdb://", datadir=str(tmp_path), topic_partitions=1,
+                    key_serializer="raw", value_serializer="raw")
+    rows = app.Table("erp-rows", key_type=str, value_type=bytes, partitions=1)
+    event = _Event()
+    token = _current_event.set(weakref.ref(event))  # Faust's own writes take the partition from it
+    try:
+        rows.data['person|["P-1"]'] = b"by faust"
+        produced: list[tuple[bytes, bytes | None]] = []
+
+        async def deliver(topic: str, records: Sequence[tuple[bytes, bytes | None]], partition: int | None) -> int:
+            produced.extend(records)
+            return len(produced)
+
+        store = LocalStore(rows)
+        assert store.get('person|["P-1"]') == b"by faust" and store.get("person|[2]") is None
+        writes = TableWrites(deliver)
+        writes.set(rows, "person|[2]", b"by the worker")
+        writes.delete(rows, 'person|["P-1"]')
+        asyncio.run(writes.flush())
+        assert rows.get("person|[2]") == b"by the worker" and rows.get('person|["P-1"]') is None
+        assert store.get("person|[2]") == b"by the worker"
+        # the store's keys are the changelog's: a recovery writes the records' keys into the store
+        held = [k for k in rows.data._db_for_partition(0).keys() if k != OFFSET_KEY]
+        assert held == [k for k, v in produced if v is not None] == [b'"person|[2]"']
+    finally:
+        _current_event.reset(token)
+
+
+class _Event:
+    class message:  # noqa: N801 - the attribute Faust's store reads
+        partition = 0
