@@ -51,6 +51,7 @@ from streams.settings import BridgeSettings
 from streams.worker.control import PASS_RECORD
 from streams.projection.model import EmittedEntry
 from streams.worker.processor import Processor, StoredEntry
+from streams.worker.produce import produce_batches
 from streams.worker.step import BatchOutcome, BatchStep, Record
 from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.metrics import WorkerMetrics
@@ -251,6 +252,9 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         attempt = 0
         while True:
             try:
+                if partition is not None:  # a table's changelog: in aiokafka's batches (streams.worker.produce)
+                    client: Any = app.producer  # Faust's aiokafka producer, and its aiokafka client
+                    return await produce_batches(client._ensure_producer(), topic, partition, records)
                 producer = app.producer  # straight to the client: no per-message Faust bookkeeping
                 futures = [await producer.send(topic, key, value, partition, None, None) for key, value in records]
                 delivered = await asyncio.gather(*futures)
