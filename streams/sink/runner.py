@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from streams.commands.model import CommandCodecError, DeadLetter, decode
 from streams.commands.receipts import DEPENDENCY_CODES, Receipt, ReceiptStatus
 from streams.commands.wire import writer_schemas
+from streams.records import KafkaRecord
 from streams.settings import BridgeSettings
 from streams.sink.apply import CONTENT_MISSING, BatchResult, Failure, Sourced, apply_batch
 from streams.sink.client import CasaviClient, Stopped
@@ -47,19 +48,6 @@ log = logging.getLogger(__name__)
 DEFERRABLE_CODES = DEPENDENCY_CODES | {CONTENT_MISSING}
 TOP_UP_S = 0.02  # how long a batch at least waits for commands already on their way from Kafka
 KAFKA_RETRY = Backoff(base_s=0.5, cap_s=30.0, max_retries=8, exhausted_s=30.0)
-
-
-class Record(Protocol):
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
 
 
 class Consumer(Protocol):
@@ -200,7 +188,7 @@ class SinkRunner:
                 await self.content.stop()
             self.stats.write(self.status_path)
 
-    async def _read(self) -> list[Record]:
+    async def _read(self) -> list[KafkaRecord]:
         """The next batch. Once a poll found commands, the sink keeps reading while casavi's
         pacing holds the next request back anyway (at least ``TOP_UP_S``): the commands that
         reached the topic after that poll's fetch go with this batch instead of waiting a
@@ -223,7 +211,7 @@ class SinkRunner:
             records += got
         return records
 
-    async def process(self, records: Sequence[Record]) -> None:
+    async def process(self, records: Sequence[KafkaRecord]) -> None:
         """One batch: decode, apply, dead-letter, commit."""
         now = time.monotonic()
         self._drop_revoked()
@@ -303,7 +291,7 @@ class SinkRunner:
                             type(exc).__name__, attempt, delay)
                 await asyncio.sleep(delay)
 
-    async def _commit(self, records: Sequence[Record]) -> None:
+    async def _commit(self, records: Sequence[KafkaRecord]) -> None:
         """Commit the next offset of every partition in the batch, held at the oldest deferred command."""
         for r in records:
             p = _Partition(r.topic, r.partition)
@@ -322,7 +310,7 @@ class SinkRunner:
         self._committed.update(offsets)
         self.stats.last_commit_at = time.time()
 
-    def _record(self, records: Sequence[Record], decoded: Sequence[Sourced], result: BatchResult,
+    def _record(self, records: Sequence[KafkaRecord], decoded: Sequence[Sourced], result: BatchResult,
                 letters: Sequence[DeadLetter]) -> None:
         s = self.stats
         s.add(batches=1, records=len(records), commands=len(decoded), applied=len(result.applied),
@@ -346,7 +334,7 @@ class SinkRunner:
         s.lag = self._lag(records)
         self.stats.write(self.status_path)
 
-    def _lag(self, records: Sequence[Record]) -> int | None:
+    def _lag(self, records: Sequence[KafkaRecord]) -> int | None:
         lag = 0
         for p, last in {(r.topic, r.partition): r.offset for r in records}.items():
             high = self.consumer.highwater(_tp(*p))

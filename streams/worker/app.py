@@ -52,7 +52,7 @@ from streams.worker.control import PASS_RECORD
 from streams.projection.model import EmittedEntry
 from streams.worker.processor import Processor, StoredEntry
 from streams.worker.produce import produce_batches
-from streams.worker.step import BatchOutcome, BatchStep, Record
+from streams.worker.step import BatchOutcome, BatchStep
 from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
@@ -276,8 +276,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     async def process(stream: faust.StreamT[bytes]) -> None:
         async for events in take_batches(stream, batch_size, batch_within_s):
             token = _current_event.set(weakref.ref(events[-1]))
-            records = [Record(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                              e.message.value) for e in events]
+            records = [e.message for e in events]
             started = time.monotonic()
             between_batches.clear()
             try:

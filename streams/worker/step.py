@@ -29,6 +29,7 @@ from streams.cdc.model import MalformedEvent, RowChange, Tombstone
 from streams.commands.model import CasaviCommand, DeadLetter, encode
 from streams.commands.receipts import Receipt, ReceiptCodecError, decode_receipt
 from streams.cdc.model import Row
+from streams.records import KafkaRecord
 from streams.worker.control import Control
 from streams.worker.processor import EmittedWrite, MetaWrite, PendingWrite, Processor
 from streams.worker.rowcodec import Position
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Record:
-    """One record of a source topic, as the consumer hands it over."""
+    """One record of a source topic (tests and tools; the worker hands Faust's messages over)."""
 
     topic: str
     partition: int
@@ -78,7 +79,7 @@ class BatchStep:
         self.max_command_bytes = max_command_bytes
         self.schema_id = schema_id  # the schema registry's id of the command schema: wire format
 
-    def run(self, records: Sequence[Record], behind: bool = False, now: float | None = None,
+    def run(self, records: Sequence[KafkaRecord], behind: bool = False, now: float | None = None,
             with_chunk: bool = True) -> BatchOutcome:
         """One batch; ``behind``: more records wait in the source topics than one batch holds
         (a backlog). Behind, or in a bulk load (a snapshot, a large transaction), the roots the
@@ -175,7 +176,7 @@ class BatchStep:
         """The emitted-table writes that record the outcome's commands as sent."""
         return self.processor.emitted_writes([c for c, _ in outcome.commands])
 
-    def failed(self, records: Sequence[Record]) -> list[DeadLetter]:
+    def failed(self, records: Sequence[KafkaRecord]) -> list[DeadLetter]:
         """A batch that failed as a whole (the glue around folding and projecting): its records
         go to the DLQ by position and every root is projected again, so no command the batch
         owed casavi is lost."""
@@ -183,6 +184,6 @@ class BatchStep:
         return [letter(r, "fold", "unexpected error while processing batch") for r in records]
 
 
-def letter(record: Record, stage: Literal["decode", "fold"], reason: str, table: str | None = None) -> DeadLetter:
+def letter(record: KafkaRecord, stage: Literal["decode", "fold"], reason: str, table: str | None = None) -> DeadLetter:
     return DeadLetter(stage=stage, reason=reason, topic=record.topic, partition=record.partition,
                       offset=record.offset, table=table, at_ms=int(time.time() * 1000))
