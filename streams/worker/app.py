@@ -274,7 +274,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
 
     @app.agent(source, concurrency=1)
     async def process(stream: faust.StreamT[bytes]) -> None:
-        async for events in take_batches(stream, batch_size, batch_within_s):
+        async for events in take_batches(stream, batch_size, batch_within_s, busy=has_work):
             token = _current_event.set(weakref.ref(events[-1]))
             records = [e.message for e in events]
             started = time.monotonic()
@@ -309,6 +309,11 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
 
     between_batches = asyncio.Event()  # the state matches the tables: no batch is being carried out
     caught_up = [False]  # whether the last batch left at most BRIDGE_WORKER__BACKLOG_EVENTS behind it
+
+    def has_work() -> bool:
+        """Whether the worker has work of its own waiting: a pass, or deferred roots it projects
+        now that it has caught up (a batch then does not wait for more records, ``take``)."""
+        return processor.queued > 0 or (caught_up[0] and bool(processor.pending))
 
     @app.timer(interval=IMAGE_CHECK_S)  # type: ignore[untyped-decorator]
     async def state_image() -> None:

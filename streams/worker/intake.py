@@ -17,7 +17,7 @@ its partitions, ``stream_buffer_maxsize``), tables, commits and the agent's life
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, TypeVar
 
 from faust.types import EventT, StreamT
@@ -34,10 +34,13 @@ class _Queue(Protocol[T_co]):
     async def get(self) -> T_co: ...
 
 
-async def take(queue: _Queue[T], max_records: int, within_s: float) -> list[T]:
+async def take(queue: _Queue[T], max_records: int, within_s: float,
+               busy: Callable[[], bool] | None = None) -> list[T]:
     """Up to ``max_records`` items of ``queue``: waits for the first, then takes what is there
     and what arrives until ``within_s`` after the call (a record that comes after a quiet
-    spell goes at once, with what came with it)."""
+    spell goes at once, with what came with it). While ``busy()`` (the worker has work of its
+    own queued: deferred roots to project, a pass) it takes what is there and does not wait
+    for more: that work goes on at once, with the records that came meanwhile."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     items = [await queue.get()]
@@ -45,6 +48,8 @@ async def take(queue: _Queue[T], max_records: int, within_s: float) -> list[T]:
         if not queue.empty():
             items.append(queue.get_nowait())
             continue
+        if busy is not None and busy():
+            break
         remaining = deadline - loop.time()
         if remaining <= 0:
             break
@@ -55,10 +60,11 @@ async def take(queue: _Queue[T], max_records: int, within_s: float) -> list[T]:
     return items
 
 
-async def take_batches(stream: StreamT[Any], max_records: int, within_s: float) -> AsyncIterator[list[EventT[Any]]]:
-    """The agent's records in batches (module docstring); each batch is acked when the loop
-    body that got it is done, also when it raised. Ends when the channel is stopped (the
-    worker shutting down)."""
+async def take_batches(stream: StreamT[Any], max_records: int, within_s: float,
+                       busy: Callable[[], bool] | None = None) -> AsyncIterator[list[EventT[Any]]]:
+    """The agent's records in batches (module docstring; ``busy`` as for ``take``); each batch
+    is acked when the loop body that got it is done, also when it raised. Ends when the
+    channel is stopped (the worker shutting down)."""
     app = stream.app
     channel = aiter(stream.channel)  # the channel the conductor delivers to, as iterating the stream makes it
     queue = channel.queue  # type: ignore[attr-defined]
@@ -67,7 +73,7 @@ async def take_batches(stream: StreamT[Any], max_records: int, within_s: float) 
     acking = app.topics.acking_topics
     while True:
         try:
-            taken: list[EventT[Any]] = await take(queue, max_records, within_s)
+            taken: list[EventT[Any]] = await take(queue, max_records, within_s, busy)
         except StopAsyncIteration:  # Faust stops the channel
             return
         generation, active = app.consumer_generation_id, app.flow_control.is_active()

@@ -67,3 +67,21 @@ def test_the_flow_control_queue_of_faust_resumes_its_partitions_when_a_batch_dra
         return resumed
 
     assert asyncio.run(run()) == ["tp"]
+
+
+def test_a_worker_with_work_of_its_own_takes_what_is_there_without_waiting_for_more() -> None:
+    async def run() -> tuple[list[str], list[str]]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        queue.put_nowait("pass")
+        # a window of 30 s, not waited for: the deadline of 5 s would raise
+        busy = await asyncio.wait_for(take(queue, 10, 30.0, busy=lambda: True), 5.0)
+        queue.put_nowait("change")
+        idle = asyncio.ensure_future(take(queue, 10, 30.0, busy=lambda: False))
+        await asyncio.sleep(0.05)
+        assert not idle.done()  # without work of its own it waits for the window
+        queue.put_nowait("next")
+        idle.cancel()
+        return busy, [queue.get_nowait() for _ in range(queue.qsize())]
+
+    busy, left = asyncio.run(run())
+    assert busy == ["pass"] and left == ["next"]
