@@ -77,7 +77,8 @@ def test_a_worker_with_work_of_its_own_takes_what_is_there_without_waiting_for_m
         busy = await asyncio.wait_for(take(queue, 10, 30.0, busy=lambda: True), 5.0)
         queue.put_nowait("change")
         idle = asyncio.ensure_future(take(queue, 10, 30.0, busy=lambda: False))
-        await asyncio.sleep(0.05)
+        for _ in range(5):  # turns of the loop: the first record taken, the window begun
+            await asyncio.sleep(0)
         assert not idle.done()  # without work of its own it waits for the window
         queue.put_nowait("next")
         idle.cancel()
