@@ -372,6 +372,7 @@ class Processor:
         for change in changes:
             key = row_key(change.table, change.key)
             position = change.position.sort_key if change.position.known else None
+            order: PositionOrder | None = None
             if position is not None:
                 seen = self._seen(key)
                 order = position_order(position)
@@ -388,7 +389,7 @@ class Processor:
                 result.dead_letters.append(_fold_letter(
                     change, f"unexpected {type(exc).__name__} while folding", "UNEXPECTED"))
                 continue
-            self._written(result, key, None if change.op == "d" else self._stored(change), position)
+            self._written(result, key, None if change.op == "d" else self._stored(change), position, order)
             content = _content_write(change)
             if content is not None:
                 result.content_writes.append(content)
@@ -396,7 +397,7 @@ class Processor:
                 self._index_due(change.table, change.after, after=self.today())
             old_key = _previous_key(change)
             if old_key is not None and old_key != key:  # an update that changed the primary key
-                self._written(result, old_key, None, position)
+                self._written(result, old_key, None, position, order)
             ts = change.position.ts_ms
             if ts is not None and (result.newest_source_ts_ms is None or ts > result.newest_source_ts_ms):
                 result.newest_source_ts_ms = ts
@@ -450,10 +451,12 @@ class Processor:
         """Columns Debezium did not send (``UNAVAILABLE``: an unchanged LOB or TOASTed value)
         keep the value the state holds; in ``before`` they are unknown and left out."""
         after, before = change.after, change.before
-        gaps = [c for c, v in after.items() if v is UNAVAILABLE] if after is not None else []
-        before_gaps = before is not None and any(v is UNAVAILABLE for v in before.values())
-        if not gaps and not before_gaps:
+        # ``in`` compares by identity first, in C: most changes have no gap
+        after_gaps = after is not None and UNAVAILABLE in after.values()
+        before_gaps = before is not None and UNAVAILABLE in before.values()
+        if not after_gaps and not before_gaps:
             return change
+        gaps = [c for c, v in after.items() if v is UNAVAILABLE] if after is not None else []
         update: dict[str, Any] = {}
         if before_gaps:
             assert before is not None
@@ -482,9 +485,11 @@ class Processor:
         held = self.state.get(change.table, change.key)
         return row_dict(held) if held is not None else change.after
 
-    def _written(self, result: FoldResult, key: str, row: Row | None, position: Position | None) -> None:
-        if position is not None:
-            self.positions[key] = position_order(position)
+    def _written(self, result: FoldResult, key: str, row: Row | None, position: Position | None,
+                 order: PositionOrder | None) -> None:
+        """A row write of the batch; ``order``: ``position_order(position)``."""
+        if order is not None:
+            self.positions[key] = order
         result.row_writes.append((key, row, position))
 
     def project(self, roots: Iterable[Root], source_ts_ms: int | None = None, *,
