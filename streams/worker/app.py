@@ -311,9 +311,12 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     caught_up = [False]  # whether the last batch left at most BRIDGE_WORKER__BACKLOG_EVENTS behind it
 
     def has_work() -> bool:
-        """Whether the worker has work of its own waiting: a pass, or deferred roots it projects
-        now that it has caught up (a batch then does not wait for more records, ``take``)."""
-        return processor.queued > 0 or (caught_up[0] and bool(processor.pending))
+        """Whether the worker has work of its own waiting: the roots it deferred during a backlog,
+        projected chunk by chunk now that it has caught up (a batch then does not wait for more
+        records, ``take``). A pass (tick, full sync) keeps the batch window between its chunks:
+        without it the pass takes a core while live changes stream (at a million rows their
+        longest wait during a pass went from 970 to 1,785 ms)."""
+        return caught_up[0] and bool(processor.pending)
 
     @app.timer(interval=IMAGE_CHECK_S)  # type: ignore[untyped-decorator]
     async def state_image() -> None:

@@ -39,8 +39,8 @@ async def take(queue: _Queue[T], max_records: int, within_s: float,
     """Up to ``max_records`` items of ``queue``: waits for the first, then takes what is there
     and what arrives until ``within_s`` after the call (a record that comes after a quiet
     spell goes at once, with what came with it). While ``busy()`` (the worker has work of its
-    own queued: deferred roots to project, a pass) it takes what is there and does not wait
-    for more: that work goes on at once, with the records that came meanwhile."""
+    own queued: deferred roots to project) it takes what is there and does not wait for more:
+    that work goes on at once, with the records that came meanwhile."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     items = [await queue.get()]
