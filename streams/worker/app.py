@@ -164,7 +164,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     if on_topic is not None:
         status.topic_records(on_topic)
 
-    rows_store, emitted_store = LocalStore(rows), LocalStore(emitted)  # read by key, once per change
+    # the tables' local stores, read by key (once per change) and written a batch at a time
+    rows_store, emitted_store, meta_store, pending_store = (LocalStore(t) for t in (rows, emitted, meta, pending))
 
     def stored_entry(key: str) -> StoredEntry | None:
         """A row and the source position of its last change, as the state table holds them."""
@@ -248,13 +249,14 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                       partition: int | None = None) -> int | None:
         """Produce and await delivery; Kafka being away is transient: retry until it is back.
         Returns the topic's end offset after the records (None when the client does not tell).
-        ``partition`` None: the key's partition (the producer's partitioner)."""
+        ``partition`` None: the key's partition (the producer's partitioner), one record at a
+        time; a partition named (a table's changelog): in the producer's own batches."""
         attempt = 0
         while True:
             try:
                 if partition is not None:  # a table's changelog: in aiokafka's batches (streams.worker.produce)
-                    client: Any = app.producer  # Faust's aiokafka producer, and its aiokafka client
-                    return await produce_batches(client._ensure_producer(), topic, partition, records)
+                    faust_producer: Any = app.producer
+                    return await produce_batches(faust_producer._ensure_producer(), topic, partition, records)
                 producer = app.producer  # straight to the client: no per-message Faust bookkeeping
                 futures = [await producer.send(topic, key, value, partition, None, None) for key, value in records]
                 delivered = await asyncio.gather(*futures)
@@ -343,25 +345,25 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     def write_pending(pending_writes: Sequence[tuple[str, bool]]) -> None:
         for key, now_pending in pending_writes:
             if now_pending:
-                writes.set(pending, key, b"1")
+                writes.set(pending_store, key, b"1")
             else:
-                writes.delete(pending, key)
+                writes.delete(pending_store, key)
 
     def write_emitted(emitted_writes: Sequence[tuple[str, dict[str, Any] | None]]) -> None:
         for slot, entry in emitted_writes:
             if entry is None:
-                writes.delete(emitted, slot)
+                writes.delete(emitted_store, slot)
             else:
-                writes.set(emitted, slot, fastjson.dumps(entry))
+                writes.set(emitted_store, slot, fastjson.dumps(entry))
 
     async def carry_out(outcome: BatchOutcome) -> None:
         """The outcome of one batch, in the order of ``streams.worker.step``."""
         write_pending(outcome.deferred)  # first: the roots of the row writes below, until delivered
         for key, row, position in outcome.row_writes:
             if row is None and position is None:
-                writes.delete(rows, key)
+                writes.delete(rows_store, key)
             else:  # a deleted row keeps its position, so a replayed insert cannot bring it back
-                writes.set(rows, key, dumps_entry(row, position))
+                writes.set(rows_store, key, dumps_entry(row, position))
         write_emitted(outcome.emitted_writes)
         await writes.flush()
         if outcome.content_writes:  # before any command that names the content (the sink reads it by key)
@@ -373,7 +375,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         if outcome.commands:
             quality_due.set()
         for key, value in outcome.meta_writes:
-            writes.set(meta, key, value.encode())
+            writes.set(meta_store, key, value.encode())
         write_pending(outcome.projected_pending)
         await writes.flush()
         if outcome.dead_letters:

@@ -40,12 +40,13 @@ def test_a_batch_writes_each_key_once_and_moves_the_offset_past_its_changelog_re
         return len(produced[topic]) + 10  # the topic held 10 records before
 
     rows.data["building|[1]"] = b"old"
+    rows_store, pending_store = LocalStore(rows), LocalStore(pending)
     writes = TableWrites(deliver)
-    writes.set(rows, "unit|[1]", b"1")
-    writes.set(rows, "unit|[1]", b"2")  # the last write of a key wins
-    writes.delete(rows, "building|[1]")
-    writes.delete(rows, "never-there")
-    writes.set(pending, "U:1", b"1")
+    writes.set(rows_store, "unit|[1]", b"1")
+    writes.set(rows_store, "unit|[1]", b"2")  # the last write of a key wins
+    writes.delete(rows_store, "building|[1]")
+    writes.delete(rows_store, "never-there")
+    writes.set(pending_store, "U:1", b"1")
     assert len(writes) == 4
     asyncio.run(writes.flush())
     assert dict(rows.data.items()) == {"unit|[1]": b"2"} and dict(pending.data.items()) == {"U:1": b"1"}
@@ -68,7 +69,7 @@ def test_a_failed_delivery_does_not_move_the_persisted_offset() -> None:
         raise ConnectionError("broker away")
 
     writes = TableWrites(deliver)
-    writes.set(rows, "unit|[1]", b"1")
+    writes.set(LocalStore(rows), "unit|[1]", b"1")
     with pytest.raises(ConnectionError):
         asyncio.run(writes.flush())
     assert persisted == {}  # a restart reads the changelog from where Kafka has it
@@ -92,8 +93,8 @@ def test_the_local_rocksdb_store_is_read_and_written_as_faust_reads_and_writes_i
         store = LocalStore(rows)
         assert store.get('person|["P-1"]') == b"by faust" and store.get("person|[2]") is None
         writes = TableWrites(deliver)
-        writes.set(rows, "person|[2]", b"by the worker")
-        writes.delete(rows, 'person|["P-1"]')
+        writes.set(store, "person|[2]", b"by the worker")
+        writes.delete(store, 'person|["P-1"]')
         asyncio.run(writes.flush())
         assert rows.get("person|[2]") == b"by the worker" and rows.get('person|["P-1"]') is None
         assert store.get("person|[2]") == b"by the worker"
