@@ -71,3 +71,25 @@ def peak_rss_mib(pid: int) -> float | None:
     except (OSError, ValueError):
         pass
     return None
+
+
+def cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """CPU time (user + system) of a live process so far: its main thread and its other
+    threads together, in seconds (``/proc/<pid>/task/<tid>/stat``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    main = other = 0.0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15 of stat)
+        if task.name == str(pid):
+            main += seconds
+        else:
+            other += seconds
+    return main, other

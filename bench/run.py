@@ -62,7 +62,7 @@ from bench.kafka_io import (  # noqa: E402
     group_members,
     group_offsets,
 )
-from bench.machine import machine_info, peak_rss_mib  # noqa: E402
+from bench.machine import cpu_seconds, machine_info, peak_rss_mib  # noqa: E402
 from streams.cdc.topics import topics_by_table  # noqa: E402
 from streams.demo.generate import generate, load  # noqa: E402
 from streams.demo.services import BridgeServices, Service  # noqa: E402
@@ -543,6 +543,7 @@ class Bench:
         pid = worker.proc.pid
         first: dict[str, Any] | None = None
         last: dict[str, Any] | None = None
+        cpu_first: tuple[float, float] | None = None
         rss: float | None = None
         next_offsets_check = 0.0
         consumed_at: float | None = None
@@ -556,7 +557,8 @@ class Bench:
             except (OSError, ValueError):
                 status = None
             if status and status.get("pid") == pid:
-                first = first or status
+                if first is None:
+                    first, cpu_first = status, cpu_seconds(pid)
                 last = status
             rss = max(filter(None, (rss, peak_rss_mib(pid))), default=None)
             if consumed_at is None and time.monotonic() >= next_offsets_check:
@@ -571,6 +573,7 @@ class Bench:
                 break
             time.sleep(0.1)
         rss = max(filter(None, (rss, peak_rss_mib(pid))), default=None)
+        cpu_last = cpu_seconds(pid)
         worker.stop()
         commands_topic = env["BRIDGE_KAFKA__COMMANDS_TOPIC"]
         edges = edge_timestamps_ms(self.bootstrap, commands_topic)
@@ -593,6 +596,12 @@ class Bench:
             "worker_status_last": {k: last.get(k) for k in ("batches", "events", "changes", "commands", "dead_letters")}
             if last else None,
             "first_command_after_spawn_s": round(first_cmd_ms / 1000 - spawned, 2),
+            # CPU per measured event (from the first status update until the worker is stopped):
+            # the main thread (the event loop: batches, Faust's delivery) and the others (Faust's
+            # consumer thread: fetching and unpacking records)
+            "cpu_us_per_event": None if cpu_first is None or cpu_last is None or not measured_events else {
+                "main_thread": round((cpu_last[0] - cpu_first[0]) / measured_events * 1e6, 1),
+                "other_threads": round((cpu_last[1] - cpu_first[1]) / measured_events * 1e6, 1)},
         }, rss
 
     # --- cleanup ---------------------------------------------------------------------------
@@ -715,6 +724,10 @@ def table_rows(results: dict[str, Any], config: Config) -> list[tuple[str, str]]
             ("(b) ceiling: aiokafka + json.loads", f"{_fmt(b['ceiling_events_per_s'])} events/s"),
             ("(b) ratio worker / ceiling", _fmt(b["ratio_worker_to_ceiling"])),
         ]
+        cpu = b.get("cpu_us_per_event")
+        if cpu:
+            rows.append(("(b) worker CPU per event", f"{cpu['main_thread']:.1f} µs main thread, "
+                                                     f"{cpu['other_threads']:.1f} µs other threads"))
     c = results.get("c_bulk_load")
     if c:
         rows += [

@@ -1,7 +1,7 @@
 """The Faust application: CDC topics (raw bytes) -> state tables -> casavi commands.
 
 One agent, concurrency 1, reads every CDC topic, the control topic and the receipts topic
-in batches, straight from the agent's channel (``streams.worker.intake``). ``BatchStep``
+in batches, handed over by the consumer a fetch at a time (``streams.worker.intake``). ``BatchStep``
 (``streams.worker.step``) decides what a batch writes and sends; this module wires the tables
 and topics and carries the outcome out in order.
 
@@ -28,16 +28,14 @@ import logging
 import random
 import time
 import traceback
-import weakref
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, cast
 
 import faust
-from faust.streams import _current_event  # table writes inside a batch need it (streams.worker.intake)
 from faust.types import TP
 from kafka.errors import KafkaError
 
@@ -58,7 +56,7 @@ from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
 from streams.worker.heap import Heap
 from streams.worker.consumer import App
-from streams.worker.intake import take_batches
+from streams.worker.intake import Batch, RecordQueue, last_offsets, offsets_by_partition
 from streams.worker.image import ImageWriter, changed_keys, delta_of, image_identity, image_path, read_image
 from streams.worker.stores import LocalStore, changelog_keys
 from streams.worker.tablewrites import TableWrites
@@ -139,8 +137,9 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         # a batch's table writes are produced at once (``TableWrites``), one request per partition
         # at a time: 1 MiB per request, not Faust's 16 KiB (hundreds of round trips per batch)
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
-        # events read ahead of the batch in progress: one batch (Debezium's ~5 KB events: about
-        # 30 MiB) keeps the next batch ready without holding four during a bulk load
+        # records read ahead of the batch in progress: one batch (Debezium's ~5 KB events: about
+        # 30 MiB) keeps the next batch ready without holding four during a bulk load (the source
+        # topics' ``RecordQueue`` below holds as many)
         stream_buffer_maxsize=batch_size,
     )
     source = app.topic(*subscription, **RAW)
@@ -274,17 +273,30 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                                          letter.model_dump_json().encode()) for letter in letters])
         status.record_dead_letters(letters)
 
+    intake = app.intake = RecordQueue(subscription, batch_size)  # one batch read ahead of the one in progress
+
+    def current(generation: int) -> bool:
+        """Whether records read in that consumer generation are to be processed: not those read
+        before a rebalance (the consumer reads them again from the committed offsets)."""
+        return generation == app.consumer_generation_id and app.flow_control.is_active()
+
     @app.agent(source, concurrency=1)
     async def process(stream: faust.StreamT[bytes]) -> None:
-        async for events in take_batches(stream, batch_size, batch_within_s, busy=has_work):
-            token = _current_event.set(weakref.ref(events[-1]))
-            records = [e.message for e in events]
+        """The worker's batches: its source topics' records come through ``intake``, not the stream."""
+        consumer: Any = app.consumer  # streams.worker.consumer.Consumer
+        sensors = app.sensors
+        while True:
+            batch = await intake.take(batch_size, batch_within_s, current, busy=has_work)
+            records = batch.records
             started = time.monotonic()
             between_batches.clear()
+            # Faust's consumer watches per partition that its stream goes on processing
+            seen = [(tp, offset, sensors.on_stream_event_in(tp, offset, stream, cast(Any, None)))
+                    for tp, offset in last_offsets(batch).items()]
             try:
                 if not loaded.is_set():
                     load_state()
-                behind = backlog(events)
+                behind = backlog(batch)
                 caught_up[0] = sum(behind.values()) <= settings.worker.backlog_events
                 # the batch's own changes first, then a chunk of a queued pass (tick, full sync)
                 await carry_out(step.run(records, behind=not caught_up[0], with_chunk=False))
@@ -294,14 +306,16 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             except Exception as exc:  # noqa: BLE001 - never let one batch stop the stream
                 where = " < ".join(f"{f.name}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)[-4:]))
                 log.error("batch of %d events failed (%s at %s); their positions go to the DLQ and every root "
-                          "is projected again", len(events), type(exc).__name__, where)
+                          "is projected again", len(records), type(exc).__name__, where)
                 images.discard()
                 await dead_letter(step.failed(records))
                 await ticks.send(key=b"pass", value=PASS_RECORD)
                 status.record_batch(events=len(records), changes=0, replayed=0, source_ts_ms=None,
                                     events_by_topic=Counter(r.topic for r in records))
             finally:
-                _current_event.reset(token)
+                consumer.ack_offsets(offsets_by_partition(batch))
+                for tp, offset, state in seen:
+                    sensors.on_stream_event_out(tp, offset, stream, cast(Any, None), state)
                 ops.metrics.batch_duration.observe(time.monotonic() - started)
                 between_batches.set()
                 full = heap.after_batch()
@@ -328,13 +342,12 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
 
     read_up_to: dict[Any, int] = {}  # source partition -> the last offset a batch held
 
-    def backlog(events: Sequence[faust.EventT[bytes]]) -> dict[str, int]:
+    def backlog(batch: Batch) -> dict[str, int]:
         """Records still waiting behind this batch, per topic, over every source partition
         read so far: a batch of receipts or control records alone says nothing about the CDC
         topics, which may still hold a bulk load's changes."""
-        for event in events:
-            tp = event.message.tp
-            read_up_to[tp] = max(read_up_to.get(tp, -1), event.message.offset)
+        for tp, offset in last_offsets(batch).items():
+            read_up_to[tp] = max(read_up_to.get(tp, -1), offset)
         behind: Counter[str] = Counter()
         for tp, offset in read_up_to.items():
             behind[tp.topic] += max((app.consumer.highwater(tp) or 0) - offset - 1, 0)

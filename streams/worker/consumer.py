@@ -1,30 +1,101 @@
-"""The worker's Kafka consumer: Faust's, without four asyncio tasks per record.
+"""The worker's Kafka consumer: Faust's, handing the source topics' records over a fetch at a time.
 
-Faust's consumer hands every fetched record to the conductor (which puts it into the agent's
-channel queue) through ``Service.wait_first(callback(message), suspend_flow.wait())``: four
-tasks created, awaited and cancelled per record (the callback, the flow suspension, the
-consumer stopping, the consumer crashing), so that a callback blocked on a full queue can be
-abandoned when a rebalance suspends the flow. At the CDC topics' rates that is a large part of
-the worker's time per event (``bench/README.md``, "(b) throughput").
+Faust's consumer hands every fetched record to the conductor (which decodes it into an event of
+the agent's channel) through ``Service.wait_first(callback(message), suspend_flow.wait())``:
+a ``Message``, four asyncio tasks, an ``Event`` and a queue entry per record, then tracking and
+an ack per record in the stream. At the CDC topics' rates that was a large part of the worker's
+time per event (``bench/README.md``, "(b) throughput").
 
-``Consumer.wait_first`` runs the callback directly when it cannot block: the flow is not
-suspended, the consumer is neither stopping nor crashed, the conductor's lock is free and no
-channel queue is full — then the conductor's callback decodes the record and puts it into the
-queue without awaiting anything. Otherwise it is Faust's ``wait_first`` as before.
+With a ``RecordQueue`` on the app (``App.intake``), ``Consumer.getmany`` puts the fetched records of
+the queue's topics into it as the fetch returned them (a list per partition), after the
+bookkeeping Faust's fetch loop does per record: records already read are skipped, offsets Kafka
+skipped (transaction markers, compaction) are noted as gaps the commit may pass over, the read
+offset moves on. ``ack`` acks a batch's offsets by partition, as ``Consumer.ack`` does per
+message; the consumer commits them as before. Records of other topics take Faust's path, with
+``wait_first`` running the conductor's callback directly when it cannot block (the flow is not
+suspended, the consumer neither stopping nor crashed, the conductor's lock free, no channel
+queue full); otherwise it is Faust's ``wait_first``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as driver
-from faust.types import TransportT
+from faust.types import TP, Message, TransportT
+from faust.types.tuples import ack_lock
 from mode.services import WaitResults
+from mode.utils.futures import notify
+
+from streams.records import KafkaRecord
+from streams.worker.intake import RecordQueue
 
 
 class Consumer(driver.Consumer):
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        intake: RecordQueue | None = getattr(self.app, "intake", None)
+        if intake is None:
+            async for item in super().getmany(timeout):
+                yield item
+            return
+        records, active = await self._wait_next_records(timeout)
+        generation = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:  # as Faust: seek back to the committed offsets
+            try:
+                await self.perform_seek()
+            except Exception as exc:  # noqa: BLE001 - Faust logs it and goes on
+                self.log.warning(f"exception performing seek when flow not active {exc}")
+            return
+        for tp, fetched in records.items():
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                break  # a rebalance began: what was fetched is read again from the committed offsets
+            if active is not None and tp not in active and tp not in self._buffered_partitions:
+                continue
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            if tp.topic in intake.topics:
+                fresh = await self._read(tp, fetched)
+                if fresh and not await intake.put(generation, tp, fresh, self.suspend_flow):
+                    break
+            else:
+                for record in fetched:
+                    yield tp, self._to_message(tp, record)
+
+    async def _read(self, tp: TP, fetched: Sequence[Any]) -> list[KafkaRecord]:
+        """What Faust's fetch loop does per record before it hands one over: skip records
+        already read, note skipped offsets as gaps, move the read offset."""
+        read = self._read_offset[tp]
+        fresh = list(fetched) if read is None or fetched[0].offset >= read else [r for r in fetched if r.offset >= read]
+        if not fresh:
+            return fresh
+        if self.app.topics.acks_enabled_for(tp.topic):
+            previous = read
+            for record in fresh:
+                if previous and record.offset - previous > 1:
+                    await self._add_gap(tp, previous + 1, record.offset)
+                previous = record.offset
+        self._read_offset[tp] = fresh[-1].offset
+        return fresh
+
+    def ack_offsets(self, offsets: Mapping[TP, Sequence[int]]) -> None:
+        """``Consumer.ack`` for a batch's records, by partition."""
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        with ack_lock:
+            for tp, tp_offsets in offsets.items():
+                if not acks_enabled_for(tp.topic):
+                    continue
+                committed = self._committed_offset[tp]
+                index = self._acked_index[tp]
+                new = [o for o in tp_offsets if (committed is None or o >= committed) and o not in index]
+                index.update(new)
+                self._acked[tp].extend(new)
+                self._n_acked += len(new)
+            notify(self._waiting_for_ack)
+
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         if len(coros) == 2 and timeout is None and self._cannot_block():
             callback, suspended = coros
@@ -51,7 +122,10 @@ class Transport(driver.Transport):
 
 
 class App(faust.App):
-    """A Faust app whose consumer is ``Consumer`` (the producer stays Faust's)."""
+    """A Faust app whose consumer is ``Consumer`` (the producer stays Faust's); ``intake``: the
+    queue its source topics' records go to (None: Faust's path for every record)."""
+
+    intake: RecordQueue | None = None
 
     def _new_transport(self) -> TransportT:
         return Transport(self.conf.broker_consumer, self)

@@ -1,104 +1,146 @@
-"""Batches of source records for the worker's agent, without Faust's per-record stream path.
+"""The worker's source records, from the consumer to its agent a fetch at a time.
 
-``Stream.take_events`` hands every record through the stream on its own: a turn of the event
-loop, the stream's processors and sensors per record, at most 5,000-7,000 records/s on the
-bench machine, and none while a batch is being processed (``bench/README.md``).
-``take_batches`` reads the agent's channel queue, which Faust's conductor fills from the
-consumer, in one go: up to ``max_records`` that are there or arrive within ``within_s``. Per
-record it does what the stream does for the consumer's offsets: a record is tracked as unacked
-when taken and acked when its batch is done (the consumer commits acked offsets), and a record
-read before a rebalance (an earlier consumer generation, or taken while flow control is
-suspended) is acked without being handed over, as the stream skips it.
+Faust hands every fetched record on its own: a ``Message`` per record, the conductor's callback,
+an ``Event`` decoded into the agent's channel queue, then taken, tracked and acked one by one —
+about 25-30 µs of the worker's main thread per record on the bench machine, a fifth of its time
+per event (``bench/README.md``, "(b) throughput"). ``RecordQueue`` takes that path's place for the
+worker's source topics: the consumer (``streams.worker.consumer``) puts each partition's fetched
+records in as the fetch returned them, the agent takes up to ``max_records`` at once and acks them
+by partition when its batch is done. What Faust's path does for the offsets stays: the records of
+an earlier consumer generation (read before a rebalance) are dropped, not processed — the consumer
+reads them again from the committed offset — and the acked offsets are what the consumer commits.
 
-Everything else stays Faust's: subscription, fetching and flow control (a full queue pauses
-its partitions, ``stream_buffer_maxsize``), tables, commits and the agent's lifecycle.
+Everything else stays Faust's: subscription, fetching, flow control around rebalances, tables,
+commits and the agent's lifecycle. The queue holds at most ``maxsize`` records (one batch read
+ahead); a full queue holds the consumer's fetch loop back until the agent takes a batch, or until
+a rebalance suspends the flow.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol, TypeVar
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from faust.types import TP
 
-from faust.types import EventT, StreamT
-
-T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-
-
-class _Queue(Protocol[T_co]):
-    def empty(self) -> bool: ...
-
-    def get_nowait(self) -> T_co: ...
-
-    async def get(self) -> T_co: ...
+from streams.records import KafkaRecord
 
 
-async def take(queue: _Queue[T], max_records: int, within_s: float,
-               busy: Callable[[], bool] | None = None) -> list[T]:
-    """Up to ``max_records`` items of ``queue``: waits for the first, then takes what is there
-    and what arrives until ``within_s`` after the call (a record that comes after a quiet
-    spell goes at once, with what came with it). While ``busy()`` (the worker has work of its
-    own queued: deferred roots to project) it takes what is there and does not wait for more:
-    that work goes on at once, with the records that came meanwhile."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    items = [await queue.get()]
-    while len(items) < max_records:
-        if not queue.empty():
-            items.append(queue.get_nowait())
-            continue
-        if busy is not None and busy():
-            break
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            break
-        try:
-            items.append(await asyncio.wait_for(queue.get(), remaining))
-        except asyncio.TimeoutError:
-            break
-    return items
+@dataclass
+class Batch:
+    """Records taken at once, in the order of each partition; ``parts`` the same records by
+    partition, as the consumer acks them."""
+
+    records: list[KafkaRecord] = field(default_factory=list)
+    parts: list[tuple[TP, list[KafkaRecord]]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
 
 
-async def take_batches(stream: StreamT[Any], max_records: int, within_s: float,
-                       busy: Callable[[], bool] | None = None) -> AsyncIterator[list[EventT[Any]]]:
-    """The agent's records in batches (module docstring; ``busy`` as for ``take``); each batch
-    is acked when the loop body that got it is done, also when it raised. Ends when the
-    channel is stopped (the worker shutting down)."""
-    app = stream.app
-    channel = aiter(stream.channel)  # the channel the conductor delivers to, as iterating the stream makes it
-    queue = channel.queue  # type: ignore[attr-defined]
-    consumer = app.consumer
-    sensors = app.sensors
-    acking = app.topics.acking_topics
-    while True:
-        try:
-            taken: list[EventT[Any]] = await take(queue, max_records, within_s, busy)
-        except StopAsyncIteration:  # Faust stops the channel
+class RecordQueue:
+    """Fetched records of ``topics``, a partition's list at a time (module docstring)."""
+
+    def __init__(self, topics: Iterable[str], maxsize: int) -> None:
+        self.topics = frozenset(topics)
+        self.maxsize = maxsize
+        self._parts: deque[tuple[int, TP, list[KafkaRecord]]] = deque()  # (consumer generation, partition, records)
+        self._size = 0
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+
+    def __len__(self) -> int:
+        return self._size
+
+    def full(self) -> bool:
+        return self._size >= self.maxsize
+
+    def put_nowait(self, generation: int, tp: TP, records: list[KafkaRecord]) -> None:
+        if not records:
             return
-        generation, active = app.consumer_generation_id, app.flow_control.is_active()
-        events: list[EventT[Any]] = []
-        last: dict[Any, EventT[Any]] = {}  # partition -> its last record in the batch
-        for event in taken:
-            message = event.message
-            if not active or message.generation_id != generation:
-                event.ack()  # read before a rebalance: fetched again from the committed offset
-                continue
-            if message.topic in acking and not message.tracked:
-                message.tracked = True
-                consumer.track_message(message)
-            events.append(event)
-            last[message.tp] = event
-        if not events:
-            continue
-        # the sensors once per partition and batch: Faust's consumer watches them to tell a
-        # partition whose stream stopped processing
-        seen = [(tp, event, sensors.on_stream_event_in(tp, event.message.offset, stream, event))
-                for tp, event in last.items()]
+        self._parts.append((generation, tp, records))
+        self._size += len(records)
+        self._arrived.set()
+        if self.full():
+            self._room.clear()
+
+    async def put(self, generation: int, tp: TP, records: list[KafkaRecord], suspended: asyncio.Event) -> bool:
+        """Put once there is room; False (the records not put) when ``suspended`` is set first:
+        a rebalance, after which the consumer reads from the committed offsets again."""
+        while self.full():
+            if suspended.is_set():
+                return False
+            room, halt = asyncio.ensure_future(self._room.wait()), asyncio.ensure_future(suspended.wait())
+            try:
+                await asyncio.wait({room, halt}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                room.cancel()
+                halt.cancel()
+        self.put_nowait(generation, tp, records)
+        return True
+
+    async def take(self, max_records: int, within_s: float, current: Callable[[int], bool],
+                   busy: Callable[[], bool] | None = None) -> Batch:
+        """Up to ``max_records`` records: waits for the first, then takes what is there and what
+        arrives until ``within_s`` after the first came (a record after a quiet spell goes at
+        once, with what came with it). While ``busy()`` (the worker has work of its own queued:
+        deferred roots to project) it takes what is there and does not wait for more.
+        ``current(generation)``: whether records of that consumer generation are still to be
+        processed; the others are dropped."""
+        batch = Batch()
+        while not batch.records:
+            await self._wait(None)
+            deadline = asyncio.get_running_loop().time() + within_s
+            self._pop(batch, max_records, current)
+        while len(batch) < max_records and not (busy is not None and busy()):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0 or not await self._wait(remaining):
+                break
+            self._pop(batch, max_records, current)
+        return batch
+
+    async def _wait(self, timeout: float | None) -> bool:
+        """Until records are queued (at once when they are); False when ``timeout`` passed first."""
+        if self._parts:
+            return True
+        self._arrived.clear()
+        if timeout is None:
+            await self._arrived.wait()
+            return True
         try:
-            yield events
-        finally:
-            for event in events:
-                event.ack()
-            for tp, event, state in seen:
-                sensors.on_stream_event_out(tp, event.message.offset, stream, event, state)
+            await asyncio.wait_for(self._arrived.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def _pop(self, batch: Batch, max_records: int, current: Callable[[int], bool]) -> None:
+        parts = self._parts
+        while parts and len(batch) < max_records:
+            generation, tp, records = parts.popleft()
+            self._size -= len(records)
+            if not current(generation):
+                continue
+            room = max_records - len(batch)
+            if len(records) > room:  # the rest stays first in line
+                parts.appendleft((generation, tp, records[room:]))
+                self._size += len(records) - room
+                records = records[:room]
+            batch.records.extend(records)
+            batch.parts.append((tp, records))
+        if not self.full():
+            self._room.set()
+
+
+def offsets_by_partition(batch: Batch) -> dict[TP, list[int]]:
+    """The batch's offsets by partition, in order."""
+    out: dict[TP, list[int]] = {}
+    for tp, records in batch.parts:
+        out.setdefault(tp, []).extend([r.offset for r in records])
+    return out
+
+
+def last_offsets(batch: Batch) -> dict[TP, int]:
+    """The last offset of each partition the batch holds."""
+    return {tp: records[-1].offset for tp, records in batch.parts}
