@@ -287,12 +287,14 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         sensors = app.sensors
         while True:
             batch = await intake.take(batch_size, batch_within_s, current, busy=has_work)
+            intake.begin()
             records = batch.records
             started = time.monotonic()
             between_batches.clear()
             # Faust's consumer watches per partition that its stream goes on processing
             seen = [(tp, offset, sensors.on_stream_event_in(tp, offset, stream, cast(Any, None)))
                     for tp, offset in last_offsets(batch).items()]
+            finished = False
             try:
                 if not loaded.is_set():
                     load_state()
@@ -303,6 +305,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 if processor.chunk_due:
                     await carry_out(step.run([], behind=not caught_up[0]))
                 status.observe(lag=behind)
+                finished = True
             except Exception as exc:  # noqa: BLE001 - never let one batch stop the stream
                 where = " < ".join(f"{f.name}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)[-4:]))
                 log.error("batch of %d events failed (%s at %s); their positions go to the DLQ and every root "
@@ -312,8 +315,11 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 await ticks.send(key=b"pass", value=PASS_RECORD)
                 status.record_batch(events=len(records), changes=0, replayed=0, source_ts_ms=None,
                                     events_by_topic=Counter(r.topic for r in records))
+                finished = True
             finally:
-                consumer.ack_offsets(offsets_by_partition(batch))
+                if finished:  # done, or its records dead-lettered; not when the worker stops midway
+                    consumer.ack_offsets(offsets_by_partition(batch))
+                intake.end()
                 for tp, offset, state in seen:
                     sensors.on_stream_event_out(tp, offset, stream, cast(Any, None), state)
                 ops.metrics.batch_duration.observe(time.monotonic() - started)

@@ -10,8 +10,9 @@ With a ``RecordQueue`` on the app (``App.intake``), ``Consumer.getmany`` puts th
 the queue's topics into it as the fetch returned them (a list per partition), after the
 bookkeeping Faust's fetch loop does per record: records already read are skipped, offsets Kafka
 skipped (transaction markers, compaction) are noted as gaps the commit may pass over, the read
-offset moves on. ``ack`` acks a batch's offsets by partition, as ``Consumer.ack`` does per
-message; the consumer commits them as before. Records of other topics take Faust's path, with
+offset moves on. ``ack_offsets`` acks a batch's offsets by partition, as ``Consumer.ack`` does
+per message; the consumer commits them as before, and ``wait_empty`` (a rebalance, a stop) waits
+for the batch in progress first. Records of other topics take Faust's path, with
 ``wait_first`` running the conductor's callback directly when it cannot block (the flow is not
 suspended, the consumer neither stopping nor crashed, the conductor's lock free, no channel
 queue full); otherwise it is Faust's ``wait_first``.
@@ -95,6 +96,14 @@ class Consumer(driver.Consumer):
                 self._acked[tp].extend(new)
                 self._n_acked += len(new)
             notify(self._waiting_for_ack)
+
+    async def wait_empty(self) -> None:
+        """Faust's: commit once every record handed over is acked; the intake's batch in
+        progress too (its records are not tracked one by one)."""
+        intake: RecordQueue | None = getattr(self.app, "intake", None)
+        if intake is not None:
+            await intake.idle()
+        await super().wait_empty()
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         if len(coros) == 2 and timeout is None and self._cannot_block():

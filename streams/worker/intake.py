@@ -8,7 +8,8 @@ worker's source topics: the consumer (``streams.worker.consumer``) puts each par
 records in as the fetch returned them, the agent takes up to ``max_records`` at once and acks them
 by partition when its batch is done. What Faust's path does for the offsets stays: the records of
 an earlier consumer generation (read before a rebalance) are dropped, not processed — the consumer
-reads them again from the committed offset — and the acked offsets are what the consumer commits.
+reads them again from the committed offset —, the acked offsets are what the consumer commits, and
+a rebalance or a stop waits for the batch in progress before it commits (``idle``).
 
 Everything else stays Faust's: subscription, fetching, flow control around rebalances, tables,
 commits and the agent's lifecycle. The queue holds at most ``maxsize`` records (one batch read
@@ -50,6 +51,8 @@ class RecordQueue:
         self._arrived = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
+        self._idle = asyncio.Event()  # no batch taken and not acked yet
+        self._idle.set()
 
     def __len__(self) -> int:
         return self._size
@@ -100,6 +103,18 @@ class RecordQueue:
                 break
             self._pop(batch, max_records, current)
         return batch
+
+    def begin(self) -> None:
+        """A batch taken is being processed (until ``end``)."""
+        self._idle.clear()
+
+    def end(self) -> None:
+        """The batch is done: acked, or given up (the worker stopping)."""
+        self._idle.set()
+
+    async def idle(self) -> None:
+        """Until no batch is being processed: a rebalance commits what its batch acked."""
+        await self._idle.wait()
 
     async def _wait(self, timeout: float | None) -> bool:
         """Until records are queued (at once when they are); False when ``timeout`` passed first."""

@@ -155,3 +155,28 @@ def test_a_batch_s_acked_offsets_are_what_the_consumer_commits(monkeypatch: pyte
     assert consumer._new_offset(unit) == 2 and consumer._new_offset(person) == 12
     consumer.ack_offsets({unit: [2]})
     assert consumer._new_offset(unit) == 4
+
+
+def test_the_consumer_commits_on_a_rebalance_only_after_the_batch_in_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.worker.intake import RecordQueue
+
+    app, consumer, _ = _setup()
+    app.intake = RecordQueue(["erp.erp.unit"], maxsize=10)
+    steps: list[str] = []
+
+    async def faust_wait_empty(self: Any) -> None:
+        steps.append("faust commits")
+
+    monkeypatch.setattr(driver.Consumer, "wait_empty", faust_wait_empty, raising=False)
+
+    async def run() -> None:
+        app.intake.begin()
+        waiting = asyncio.ensure_future(consumer.wait_empty())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        steps.append("batch acked")
+        app.intake.end()
+        await asyncio.wait_for(waiting, 5.0)
+
+    asyncio.run(run())
+    assert steps == ["batch acked", "faust commits"]

@@ -132,3 +132,25 @@ def test_a_rebalance_releases_a_consumer_held_back_by_a_full_queue_without_putti
         return await asyncio.wait_for(putting, 5.0), len(queue)
 
     assert asyncio.run(run()) == (False, 2)
+
+
+def test_a_rebalance_waits_for_the_batch_in_progress() -> None:
+    async def run() -> list[str]:
+        queue = RecordQueue([UNIT.topic], maxsize=10)
+        steps: list[str] = []
+        queue.begin()  # the agent took a batch
+
+        async def rebalance() -> None:
+            await queue.idle()
+            steps.append("committed")
+
+        waiting = asyncio.ensure_future(rebalance())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        steps.append("batch done")
+        queue.end()
+        await asyncio.wait_for(waiting, 5.0)
+        await asyncio.wait_for(queue.idle(), 5.0)  # no batch in progress: at once
+        return steps
+
+    assert asyncio.run(run()) == ["batch done", "committed"]
