@@ -154,8 +154,14 @@ def test_r12_staff_user_with_a_property_responsibility_reaches_casavi(people: Pe
 def test_r06_person_type_disabled_deletes_its_persons(people: People) -> None:
     assert "Q90103" in people.casavi()["contacts"]
     people.restart_worker(person_types="TENANT,OWNER")
-    state = people.wait_converged(timeout_s=120)
-    assert "Q90103" not in state["contacts"]
+    people.wait_converged(timeout_s=120)  # an archived contact counts as gone for the comparison
+    # casavi refuses the contact's delete while its contract is still there (the pass projects
+    # persons before units): the bridge deletes it again once the contract is deleted
+    def deleted() -> dict[str, Any] | None:
+        state = people.casavi()
+        return state if "Q90103" not in state["contacts"] else None
+
+    state = wait_for(deleted, 60, "contact Q90103 deleted")
     assert f"{PROPERTY}-0002-M2" not in state["contracts"]
     assert "Q90101" in state["contacts"]
 
