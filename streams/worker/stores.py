@@ -21,15 +21,17 @@ truth, so such a store is removed and Faust rebuilds it from the changelog.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from faust.types import TP
 from kafka import KafkaConsumer, TopicPartition
 
+from streams import fastjson
 from streams.ops.offsets import read_topic
 from streams.settings import KafkaSettings
 
@@ -37,6 +39,27 @@ log = logging.getLogger(__name__)
 
 OFFSET_KEY = b"__faust\0offset__"  # where Faust's RocksDB store keeps its applied changelog offset
 PARTITION = 0  # the tables' only partition (``streams.worker.app``)
+# a key and a value that tell one encoding from another: non-ASCII, a quote, a backslash, a slash
+_PROBE_KEY, _PROBE_VALUE = 'k\u00e9y|["\\1"]/', b"\x00v\xff"
+
+
+def _ascii_json(key: str) -> bytes:
+    return json.dumps(key).encode()
+
+
+def _plain_key_encoding(prepared: Callable[[str, bytes | None], tuple[bytes, bytes | None]]
+                        ) -> Callable[[str], bytes] | None:
+    """The changelog topic's encoding of a key as a plain function, when its values are raw
+    and its keys are a string's UTF-8 bytes or its JSON (a table's keys: Faust's JSON codec):
+    Faust's own answer for a probe decides, once per table, and per write the encoding costs a
+    call instead of Faust's serializer lookups. None: Faust encodes every write."""
+    key, value = prepared(_PROBE_KEY, _PROBE_VALUE)
+    if value != _PROBE_VALUE:
+        return None
+    for encode in (str.encode, fastjson.dumps, _ascii_json):
+        if encode(_PROBE_KEY) == key:
+            return encode
+    return None
 
 
 class LocalStore:
@@ -50,6 +73,7 @@ class LocalStore:
         self._store = table.data
         self._changelog = table.changelog_topic
         self._rocksdb = hasattr(self._store, "_db_for_partition")  # else Faust's memory store
+        self._key_bytes = _plain_key_encoding(self._prepared)
 
     @property
     def changelog(self) -> str:
@@ -59,6 +83,12 @@ class LocalStore:
 
     def encoded(self, key: str, value: bytes | None) -> tuple[bytes, bytes | None]:
         """A key and a value (None: a delete) as the changelog record carries them."""
+        if self._key_bytes is not None:
+            return self._key_bytes(key), value
+        return self._prepared(key, value)
+
+    def _prepared(self, key: str, value: bytes | None) -> tuple[bytes, bytes | None]:
+        """The changelog topic's own encoding of a key and a value."""
         table = self.table
         return (_encoded(self._changelog.prepare_key(key, table.key_serializer)),
                 None if value is None else _encoded(self._changelog.prepare_value(value, table.value_serializer)))

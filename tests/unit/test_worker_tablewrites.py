@@ -16,7 +16,7 @@ import pytest
 from faust.streams import _current_event
 from faust.types import TP
 
-from streams.worker.stores import OFFSET_KEY, LocalStore
+from streams.worker.stores import OFFSET_KEY, LocalStore, _plain_key_encoding
 from streams.worker.tablewrites import TableWrites
 
 
@@ -108,3 +108,28 @@ def test_the_local_rocksdb_store_is_read_and_written_as_faust_reads_and_writes_i
 class _Event:
     class message:  # noqa: N801 - the attribute Faust's store reads
         partition = 0
+
+
+@pytest.mark.parametrize("key", ['person|[1]', 'person|["P-1"]', 'unit|["Müller-Straße 1"]', 'x\x01\n\t\\"/\u2028',
+                                 "emoji|[\"\U0001F3E0\"]"])
+def test_a_key_and_a_value_are_encoded_as_faust_s_changelog_encodes_them(key: str) -> None:
+    # the worker's tables (raw values, the table's JSON keys): a plain function per write, the
+    # same bytes as Faust's own serializers
+    app = faust.App("encoding-test", store="memory://", key_serializer="raw", value_serializer="raw")
+    store = LocalStore(app.Table("erp-rows", key_type=str, value_type=bytes, partitions=1))
+    assert store._key_bytes is not None
+    assert store.encoded(key, b"\x00row") == store._prepared(key, b"\x00row")
+    assert store.encoded(key, None) == store._prepared(key, None)
+
+
+def test_an_encoding_the_probe_does_not_recognise_is_left_to_faust() -> None:
+    import base64
+
+    def base64_keys(key: str, value: bytes | None) -> tuple[bytes, bytes | None]:
+        return base64.b64encode(key.encode()), value
+
+    def wrapped_values(key: str, value: bytes | None) -> tuple[bytes, bytes | None]:
+        return key.encode(), None if value is None else b"[" + value + b"]"
+
+    assert _plain_key_encoding(base64_keys) is None and _plain_key_encoding(wrapped_values) is None
+    assert _plain_key_encoding(lambda key, value: (key.encode(), value)) is str.encode
