@@ -55,8 +55,8 @@ from streams.worker.rowcodec import dumps_entry, loads_entry
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
 from streams.worker.heap import Heap
-from streams.worker.consumer import App
-from streams.worker.intake import Batch, RecordQueue, last_offsets, offsets_by_partition
+from streams.worker.consumer import App, Consumer
+from streams.worker.intake import RecordQueue, last_offsets, offsets_by_partition
 from streams.worker.image import ImageWriter, changed_keys, delta_of, image_identity, image_path, read_image
 from streams.worker.stores import LocalStore, changelog_keys
 from streams.worker.tablewrites import TableWrites
@@ -137,9 +137,8 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         # a batch's table writes are produced at once (``TableWrites``), one request per partition
         # at a time: 1 MiB per request, not Faust's 16 KiB (hundreds of round trips per batch)
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
-        # records read ahead of the batch in progress: one batch (Debezium's ~5 KB events: about
-        # 30 MiB) keeps the next batch ready without holding four during a bulk load (the source
-        # topics' ``RecordQueue`` below holds as many)
+        # records of other topics read ahead through Faust's channel (the source topics' own
+        # ``RecordQueue`` below holds one batch: Debezium's ~5 KB events, about 30 MiB)
         stream_buffer_maxsize=batch_size,
     )
     source = app.topic(*subscription, **RAW)
@@ -283,7 +282,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
     @app.agent(source, concurrency=1)
     async def process(stream: faust.StreamT[bytes]) -> None:
         """The worker's batches: its source topics' records come through ``intake``, not the stream."""
-        consumer: Any = app.consumer  # streams.worker.consumer.Consumer
+        consumer = cast(Consumer, app.consumer)
         sensors = app.sensors
         while True:
             batch = await intake.take(batch_size, batch_within_s, current, busy=has_work)
@@ -291,14 +290,15 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             records = batch.records
             started = time.monotonic()
             between_batches.clear()
+            ends = last_offsets(batch)
             # Faust's consumer watches per partition that its stream goes on processing
             seen = [(tp, offset, sensors.on_stream_event_in(tp, offset, stream, cast(Any, None)))
-                    for tp, offset in last_offsets(batch).items()]
+                    for tp, offset in ends.items()]
             finished = False
             try:
                 if not loaded.is_set():
                     load_state()
-                behind = backlog(batch)
+                behind = backlog(ends)
                 caught_up[0] = sum(behind.values()) <= settings.worker.backlog_events
                 # the batch's own changes first, then a chunk of a queued pass (tick, full sync)
                 await carry_out(step.run(records, behind=not caught_up[0], with_chunk=False))
@@ -346,13 +346,13 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
         if loaded.is_set() and between_batches.is_set():
             images.after_batch(caught_up=caught_up[0] and not processor.pending)
 
-    read_up_to: dict[Any, int] = {}  # source partition -> the last offset a batch held
+    read_up_to: dict[TP, int] = {}  # source partition -> the last offset a batch held
 
-    def backlog(batch: Batch) -> dict[str, int]:
-        """Records still waiting behind this batch, per topic, over every source partition
-        read so far: a batch of receipts or control records alone says nothing about the CDC
-        topics, which may still hold a bulk load's changes."""
-        for tp, offset in last_offsets(batch).items():
+    def backlog(ends: dict[TP, int]) -> dict[str, int]:
+        """Records still waiting behind this batch (``ends``: its last offset per partition), per
+        topic, over every source partition read so far: a batch of receipts or control records
+        alone says nothing about the CDC topics, which may still hold a bulk load's changes."""
+        for tp, offset in ends.items():
             read_up_to[tp] = max(read_up_to.get(tp, -1), offset)
         behind: Counter[str] = Counter()
         for tp, offset in read_up_to.items():

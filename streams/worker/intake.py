@@ -2,8 +2,9 @@
 
 Faust hands every fetched record on its own: a ``Message`` per record, the conductor's callback,
 an ``Event`` decoded into the agent's channel queue, then taken, tracked and acked one by one —
-about 25-30 µs of the worker's main thread per record on the bench machine, a fifth of its time
-per event (``bench/README.md``, "(b) throughput"). ``RecordQueue`` takes that path's place for the
+25-30 µs of the worker's main thread per record on the bench machine, spent between the worker's
+batches, so that hand-over and batch took turns: a quarter of the worker's throughput
+(``bench/README.md``, "(b) throughput"). ``RecordQueue`` takes that path's place for the
 worker's source topics: the consumer (``streams.worker.consumer``) puts each partition's fetched
 records in as the fetch returned them, the agent takes up to ``max_records`` at once and acks them
 by partition when its batch is done. What Faust's path does for the offsets stays: the records of
@@ -12,9 +13,9 @@ reads them again from the committed offset —, the acked offsets are what the c
 a rebalance or a stop waits for the batch in progress before it commits (``idle``).
 
 Everything else stays Faust's: subscription, fetching, flow control around rebalances, tables,
-commits and the agent's lifecycle. The queue holds at most ``maxsize`` records (one batch read
-ahead); a full queue holds the consumer's fetch loop back until the agent takes a batch, or until
-a rebalance suspends the flow.
+commits and the agent's lifecycle. The queue takes a partition's fetched records while it holds
+fewer than ``maxsize`` (one batch read ahead); a full queue holds the consumer's fetch loop back
+until the agent takes a batch, or until a rebalance suspends the flow.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
 from faust.types import TP
 
 from streams.records import KafkaRecord
