@@ -1,6 +1,9 @@
-"""The worker's consumer hands a record to the conductor's callback directly when that cannot
-block, and through Faust's ``wait_first`` (abandoned when the flow is suspended) otherwise.
-Real Faust app, consumer and channel queue; no broker is contacted."""
+"""The worker's consumer puts the source topics' fetched records into the intake a partition's
+list at a time (with Faust's read-offset and gap bookkeeping), acks a batch's offsets as Faust
+commits them, waits for the batch in progress before a rebalance commits; a record of another
+topic goes to the conductor's callback directly when that cannot block, and through Faust's
+``wait_first`` (abandoned when the flow is suspended) otherwise. Real Faust app, consumer and
+channel queue; no broker is contacted (a fetch's records are given)."""
 
 from __future__ import annotations
 
