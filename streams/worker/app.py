@@ -56,7 +56,7 @@ from streams.worker.metrics import WorkerMetrics
 from streams.worker.status import WorkerStatus
 from streams.worker.heap import Heap
 from streams.worker.consumer import App, Consumer
-from streams.worker.intake import RecordQueue, last_offsets, offsets_by_partition
+from streams.worker.intake import RecordQueue
 from streams.worker.image import ImageWriter, changed_keys, delta_of, image_identity, image_path, read_image
 from streams.worker.stores import LocalStore, changelog_keys
 from streams.worker.tablewrites import TableWrites
@@ -290,7 +290,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
             records = batch.records
             started = time.monotonic()
             between_batches.clear()
-            ends = last_offsets(batch)
+            ends = batch.ends()
             # Faust's consumer watches per partition that its stream goes on processing
             seen = [(tp, offset, sensors.on_stream_event_in(tp, offset, stream, cast(Any, None)))
                     for tp, offset in ends.items()]
@@ -318,7 +318,7 @@ def build_app(settings: BridgeSettings, batch_size: int = 5000, batch_within_s: 
                 finished = True
             finally:
                 if finished:  # done, or its records dead-lettered; not when the worker stops midway
-                    consumer.ack_offsets(offsets_by_partition(batch))
+                    consumer.ack_offsets(batch.offsets())
                 intake.end()
                 for tp, offset, state in seen:
                     sensors.on_stream_event_out(tp, offset, stream, cast(Any, None), state)

@@ -12,15 +12,12 @@ bookkeeping Faust's fetch loop does per record: records already read are skipped
 skipped (transaction markers, compaction) are noted as gaps the commit may pass over, the read
 offset moves on. ``ack_offsets`` acks a batch's offsets by partition, as ``Consumer.ack`` does
 per message; the consumer commits them as before, and ``wait_empty`` (a rebalance, a stop) waits
-for the batch in progress first. Records of other topics take Faust's path, with
-``wait_first`` running the conductor's callback directly when it cannot block (the flow is not
-suspended, the consumer neither stopping nor crashed, the conductor's lock free, no channel
-queue full); otherwise it is Faust's ``wait_first``.
+for the batch in progress first. Records of other topics (none in the worker: its agent's
+topics are the queue's) take Faust's path.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -28,7 +25,6 @@ import faust
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message, TransportT
 from faust.types.tuples import ack_lock
-from mode.services import WaitResults
 from mode.utils.futures import notify
 
 from streams.records import KafkaRecord
@@ -36,8 +32,12 @@ from streams.worker.intake import RecordQueue
 
 
 class Consumer(driver.Consumer):
+    @property
+    def intake(self) -> RecordQueue | None:
+        return getattr(self.app, "intake", None)  # App.intake
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        intake: RecordQueue | None = getattr(self.app, "intake", None)
+        intake = self.intake
         if intake is None:
             async for item in super().getmany(timeout):
                 yield item
@@ -70,7 +70,9 @@ class Consumer(driver.Consumer):
         """What Faust's fetch loop does per record before it hands one over: skip records
         already read, note skipped offsets as gaps, move the read offset."""
         read = self._read_offset[tp]
-        fresh = list(fetched) if read is None or fetched[0].offset >= read else [r for r in fetched if r.offset >= read]
+        fresh = list(fetched)
+        if read is not None and fresh and fresh[0].offset < read:  # read before: after a seek back
+            fresh = [r for r in fresh if r.offset >= read]
         if not fresh:
             return fresh
         if self.app.topics.acks_enabled_for(tp.topic):
@@ -100,30 +102,9 @@ class Consumer(driver.Consumer):
     async def wait_empty(self) -> None:
         """Faust's: commit once every record handed over is acked; the intake's batch in
         progress too (its records are not tracked one by one)."""
-        intake: RecordQueue | None = getattr(self.app, "intake", None)
-        if intake is not None:
-            await intake.idle()
+        if self.intake is not None:
+            await self.intake.idle()
         await super().wait_empty()
-
-    async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
-        if len(coros) == 2 and timeout is None and self._cannot_block():
-            callback, suspended = coros
-            if asyncio.iscoroutine(callback) and asyncio.iscoroutine(suspended):
-                suspended.close()  # never started: the flow is not suspended
-                return WaitResults([callback], [await callback], False)
-        return await super().wait_first(*coros, timeout=timeout)
-
-    def _cannot_block(self) -> bool:
-        if self.suspend_flow.is_set() or self._stopped.is_set() or self._crashed.is_set():
-            return False
-        conductor: Any = self.app.topics  # faust.transport.conductor.Conductor
-        if conductor._tp_to_callback_lock.locked():
-            return False
-        for channel in conductor:
-            queue = getattr(channel, "_queue", None)
-            if queue is not None and queue.full():
-                return False
-        return True
 
 
 class Transport(driver.Transport):

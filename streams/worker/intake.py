@@ -41,6 +41,17 @@ class Batch:
     def __len__(self) -> int:
         return len(self.records)
 
+    def offsets(self) -> dict[TP, list[int]]:
+        """The offsets by partition, in order: what the consumer acks."""
+        out: dict[TP, list[int]] = {}
+        for tp, records in self.parts:
+            out.setdefault(tp, []).extend([r.offset for r in records])
+        return out
+
+    def ends(self) -> dict[TP, int]:
+        """The last offset of each partition the batch holds."""
+        return {tp: records[-1].offset for tp, records in self.parts}
+
 
 class RecordQueue:
     """Fetched records of ``topics``, a partition's list at a time (module docstring)."""
@@ -149,15 +160,3 @@ class RecordQueue:
         if not self.full():
             self._room.set()
 
-
-def offsets_by_partition(batch: Batch) -> dict[TP, list[int]]:
-    """The batch's offsets by partition, in order."""
-    out: dict[TP, list[int]] = {}
-    for tp, records in batch.parts:
-        out.setdefault(tp, []).extend([r.offset for r in records])
-    return out
-
-
-def last_offsets(batch: Batch) -> dict[TP, int]:
-    """The last offset of each partition the batch holds."""
-    return {tp: records[-1].offset for tp, records in batch.parts}

@@ -8,7 +8,7 @@ import asyncio
 
 from faust.types import TP
 
-from streams.worker.intake import RecordQueue, last_offsets, offsets_by_partition
+from streams.worker.intake import RecordQueue
 from streams.worker.step import Record
 
 UNIT, PERSON = TP("erp.erp.unit", 0), TP("erp.erp.person", 0)
@@ -99,7 +99,7 @@ def test_a_batch_acks_its_offsets_by_partition() -> None:
         queue.put_nowait(1, PERSON, _records(PERSON, range(10, 12)))
         queue.put_nowait(1, UNIT, _records(UNIT, range(3, 5)))
         batch = await queue.take(100, 0.0, _any)
-        return offsets_by_partition(batch), last_offsets(batch)
+        return batch.offsets(), batch.ends()
 
     offsets, last = asyncio.run(run())
     assert offsets == {UNIT: [0, 1, 2, 3, 4], PERSON: [10, 11]}
